@@ -1,0 +1,1 @@
+"""Data shipped with surrogate-xai, or generated (imported as ``surrogate_xai.datasets``)."""

@@ -1,0 +1,37 @@
+"""surrogate-xai: explanations for any model behind ``predict(X) -> (n_samples, n_outputs)``."""
+
+from .background import Background
+from .exceptions import (
+    ConfigurationError,
+    InputError,
+    ModelError,
+    NotFittedError,
+    SurrogateXAIError,
+    TooManyFeaturesError,
+)
+from .explainers import ExactSHAP, KernelSHAP, PermutationSHAP
+from .explanation import Diagnostics, Explanation, Provenance
+from .model import BaseModel, FunctionModel, Model
+from .onnx_model import ONNXModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Background",
+    "BaseModel",
+    "ConfigurationError",
+    "Diagnostics",
+    "ExactSHAP",
+    "Explanation",
+    "FunctionModel",
+    "InputError",
+    "KernelSHAP",
+    "Model",
+    "ModelError",
+    "NotFittedError",
+    "ONNXModel",
+    "PermutationSHAP",
+    "Provenance",
+    "SurrogateXAIError",
+    "TooManyFeaturesError",
+]

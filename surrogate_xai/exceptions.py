@@ -1,0 +1,89 @@
+"""One exception hierarchy for everything surrogate-xai raises on purpose.
+
+Every error a user can cause derives from :class:`SurrogateXAIError`, so a caller (the CLI,
+the service) can turn it into a one-line message without a traceback. Input errors also derive
+from ``ValueError`` and lookups from ``KeyError`` where that is what Python code expects.
+"""
+
+from __future__ import annotations
+
+
+class SurrogateXAIError(Exception):
+    """Base class of every error raised deliberately by surrogate-xai."""
+
+
+class InputError(SurrogateXAIError, ValueError):
+    """The data handed to a model or an explainer cannot be used as it is."""
+
+
+class MissingColumnError(InputError):
+    """A column the model needs is absent from the input."""
+
+    def __init__(self, missing: list[str], available: list[str]) -> None:
+        self.missing = missing
+        shown = ", ".join(repr(c) for c in available[:12])
+        more = f" and {len(available) - 12} more" if len(available) > 12 else ""
+        super().__init__(
+            f"missing column(s) {', '.join(repr(c) for c in missing)}; "
+            f"the input has {shown or 'no columns'}{more}"
+        )
+
+
+class NonFiniteInputError(InputError):
+    """NaN or infinity where the model cannot take it."""
+
+
+class InvalidValueError(InputError):
+    """A value of the wrong kind, e.g. text in a numeric column."""
+
+
+class UnknownCategoryError(InputError):
+    """A categorical value the model was not built with."""
+
+
+class ModelError(SurrogateXAIError):
+    """The model could not be loaded or evaluated."""
+
+
+class ModelLoadError(ModelError):
+    """The model file or bytes are not a usable model (e.g. not ONNX)."""
+
+
+class ModelEvaluationError(ModelError):
+    """The model raised while predicting."""
+
+
+class NonFiniteOutputError(ModelError):
+    """The model returned NaN or infinity."""
+
+
+class OutputShapeError(ModelError):
+    """The model returned an array of an unexpected shape."""
+
+
+class ExplainerError(SurrogateXAIError):
+    """An explainer was misused or configured inconsistently."""
+
+
+class NotFittedError(ExplainerError, AttributeError):
+    """``explain`` was called before ``fit``."""
+
+
+class ConfigurationError(ExplainerError, ValueError):
+    """A parameter value is invalid or inconsistent with the data."""
+
+
+class TooManyFeaturesError(ConfigurationError):
+    """Exact enumeration over this many features (or groups) was refused."""
+
+
+class BudgetExceededError(SurrogateXAIError):
+    """A model-evaluation or request budget would be exceeded."""
+
+
+class SerializationError(SurrogateXAIError, ValueError):
+    """A serialised explanation is malformed or of an unsupported version."""
+
+
+class ParityError(SurrogateXAIError):
+    """An exported model disagrees with the original beyond tolerance."""

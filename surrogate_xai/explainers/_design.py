@@ -1,0 +1,308 @@
+"""Sampling designs: which coalitions are evaluated against which background rows.
+
+The interventional game ``v(S) = Σ_b w_b f(x_S, b_S̄)`` is linear in the background, so its
+Shapley value is the weighted mean over background rows ``b`` of the Shapley values of the
+single-baseline games ``u_b(S) = f(x_S, b_S̄)``. Every estimator here is built from *blocks*:
+a block pairs one background row with a set of coalitions and yields a linear estimate of that
+baseline's Shapley values, ::
+
+    φ_k = G_k (y_k − f(b_k)) + h_k (f(x) − f(b_k)),
+
+where ``y_k`` holds the model's outputs on the block's rows. Both ``f(b)`` (computed once per fit)
+and ``f(x)`` are known exactly, so every block is efficient by construction. Blocks are exact for
+additive games and, with paired coalitions or antithetic permutations, for games with pairwise
+interactions; averaging blocks over background rows replaces evaluating every background row
+for every coalition, which is where model evaluations go in classical KernelSHAP.
+
+A design depends on the seed and the problem size only, never on the rows explained, so all
+rows share it and each row's result is independent of batch composition and order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from math import comb, factorial
+
+import numpy as np
+
+from ..exceptions import ConfigurationError
+from ..regression import constrained_wls_map
+
+
+@dataclass(frozen=True)
+class BlockDesign:
+    """Blocks of coalitions, each evaluated against one background row.
+
+    Attributes
+    ----------
+    masks : bool array of shape (n_blocks or 1, rows_per_block, n_units)
+        Coalitions per block (never empty or full: those values are known).
+    G : array of shape (n_blocks or 1, n_units, rows_per_block)
+    h : array of shape (n_blocks or 1, n_units)
+    baselines : int array of shape (n_blocks,)
+        Background row of each block.
+    exact_blocks : bool
+        Each block is the exact Shapley value of its baseline's game.
+    cycles : int
+        Complete passes over the background (0 when fewer blocks than background rows).
+    """
+
+    masks: np.ndarray
+    G: np.ndarray
+    h: np.ndarray
+    baselines: np.ndarray
+    exact_blocks: bool
+    cycles: int
+    n_background: int
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.baselines)
+
+    @property
+    def rows_per_block(self) -> int:
+        return self.masks.shape[1]
+
+    @property
+    def exact(self) -> bool:
+        """The design yields the exact game value (no sampling anywhere)."""
+        return self.exact_blocks and self.cycles >= 1
+
+    def block(self, k: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """masks, G, h of the blocks in ``k`` (broadcast when shared by all blocks)."""
+        if self.masks.shape[0] == 1:
+            n = len(range(*k.indices(self.n_blocks)))
+            return (
+                np.broadcast_to(self.masks, (n, *self.masks.shape[1:])),
+                np.broadcast_to(self.G, (n, *self.G.shape[1:])),
+                np.broadcast_to(self.h, (n, *self.h.shape[1:])),
+            )
+        return self.masks[k], self.G[k], self.h[k]
+
+
+# -- block size planning ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    n_blocks: int
+    rows_per_block: int
+    cycles: int
+
+
+def plan_blocks(
+    max_evals: int,
+    n_background: int,
+    min_rows: int,
+    unit: int,
+    max_rows: int | None,
+    grow: bool,
+) -> BlockPlan:
+    """How many blocks of how many rows fit in ``max_evals`` model rows per explained row.
+
+    One row per explained row is kept for ``f(x)``. With ``grow`` (regression blocks, whose
+    small-sample bias shrinks with their size) the background is covered in two whole passes
+    when the budget allows, and spare budget makes blocks larger; otherwise (unbiased blocks)
+    the budget buys as many minimal blocks as fit, cycling through the background. Fewer
+    blocks than background rows draw the rows without replacement.
+    """
+    budget = max_evals - 1
+    rows = min_rows if max_rows is None else min(min_rows, max_rows)
+    most = budget // max(rows, 1)
+    if most < 2:
+        raise ConfigurationError(
+            f"max_evals={max_evals} is too small: one block costs {rows} model rows and at least "
+            f"two blocks are needed for a standard error; use max_evals >= {2 * rows + 1}"
+        )
+    if not grow:
+        return BlockPlan(most, rows, most // n_background)
+    if most >= 2 * n_background:
+        cycles, blocks = 2, 2 * n_background
+    elif most >= n_background:
+        cycles, blocks = 1, n_background
+    else:
+        cycles, blocks = 0, most
+    grown = (budget // blocks) // unit * unit
+    rows = max(rows, grown if max_rows is None else min(max_rows, grown))
+    return BlockPlan(blocks, rows, cycles)
+
+
+def baseline_schedule(n_background: int, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
+    """Background rows for each block: whole random passes, the last one possibly partial."""
+    passes = -(-n_blocks // n_background)
+    order = np.concatenate([rng.permutation(n_background) for _ in range(passes)])
+    return order[:n_blocks].astype(np.intp)
+
+
+# -- exact enumeration ---------------------------------------------------------------------
+
+
+def all_coalitions(n_units: int) -> np.ndarray:
+    """Every coalition except the empty and the full one, shape ``(2**d - 2, d)``."""
+    codes = np.arange(1, 2**n_units - 1, dtype=np.int64)
+    return ((codes[:, None] >> np.arange(n_units)) & 1).astype(bool)
+
+
+def coalitions_of_size(n_units: int, size: int) -> np.ndarray:
+    """Every coalition of ``size`` units, shape ``(comb(d, size), d)``."""
+    index = np.array(list(combinations(range(n_units), size)), dtype=np.intp)
+    out = np.zeros((len(index), n_units), dtype=bool)
+    out[np.arange(len(index))[:, None], index] = True
+    return out
+
+
+def shapley_map(n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """``G, h`` of the exact Shapley value over :func:`all_coalitions`."""
+    masks = all_coalitions(n_units)
+    sizes = masks.sum(axis=1)
+    d = n_units
+    # φ_i = Σ_{S∌i} s!(d−s−1)!/d! [v(S∪i) − v(S)]: a coalition T with i ∈ T enters with the
+    # weight of T∖i, one without i with minus the weight of T.
+    weight = np.array([factorial(s) * factorial(d - s - 1) / factorial(d) for s in range(d)])
+    with_i = weight[np.clip(sizes - 1, 0, d - 1)]
+    without_i = -weight[np.clip(sizes, 0, d - 1)]
+    G = np.where(masks.T, with_i[None, :], without_i[None, :])
+    h = np.full(d, weight[d - 1])
+    return G, h
+
+
+def exact_design(n_units: int, n_background: int) -> BlockDesign:
+    G, h = shapley_map(n_units) if n_units > 1 else (np.zeros((1, 0)), np.ones(1))
+    masks = all_coalitions(n_units) if n_units > 1 else np.zeros((0, 1), dtype=bool)
+    return BlockDesign(
+        masks=masks[None],
+        G=G[None],
+        h=h[None],
+        baselines=np.arange(n_background, dtype=np.intp),
+        exact_blocks=True,
+        cycles=1,
+        n_background=n_background,
+    )
+
+
+# -- KernelSHAP blocks ---------------------------------------------------------------------
+
+
+def kernel_size_mass(n_units: int) -> np.ndarray:
+    """Shapley-kernel probability mass of each coalition size 0..d (0 at both ends)."""
+    d = n_units
+    mass = np.zeros(d + 1)
+    s = np.arange(1, d)
+    mass[1:d] = (d - 1) / (s * (d - s))
+    return mass / mass.sum()
+
+
+def random_coalitions(n_units: int, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random coalitions of the given sizes, shape ``(*sizes.shape, d)``."""
+    keys = rng.random((*sizes.shape, n_units))
+    ranks = np.argsort(np.argsort(keys, axis=-1), axis=-1)
+    return ranks < sizes[..., None]
+
+
+def kernel_design(
+    n_units: int,
+    rows: int,
+    baselines: np.ndarray,
+    cycles: int,
+    n_background: int,
+    rng: np.random.Generator,
+) -> BlockDesign:
+    """Blocks of ``rows`` paired coalitions weighted by the Shapley kernel.
+
+    Sizes whose every coalition fits in the block's share of the kernel mass are enumerated
+    (the heaviest, smallest and largest, first); the rest is sampled in complementary pairs.
+    """
+    d = n_units
+    if rows >= 2**d - 2:
+        G, h = shapley_map(d)
+        return BlockDesign(
+            all_coalitions(d)[None], G[None], h[None], baselines, True, cycles, n_background
+        )
+    mass = kernel_size_mass(d)
+    left, left_mass = rows, 1.0
+    fixed: list[np.ndarray] = []
+    fixed_w: list[np.ndarray] = []
+    first_sampled = 1
+    for s in range(1, d // 2 + 1):
+        pair = [s] if s == d - s else [s, d - s]
+        n_coal = sum(comb(d, t) for t in pair)
+        pair_mass = mass[pair].sum()
+        if left_mass <= 0 or left * pair_mass / left_mass < n_coal or n_coal > left:
+            break
+        for t in pair:
+            chosen = coalitions_of_size(d, t)
+            fixed.append(chosen)
+            fixed_w.append(np.full(len(chosen), mass[t] / comb(d, t)))
+        left -= n_coal
+        left_mass -= pair_mass
+        first_sampled = s + 1
+    n_blocks = len(baselines)
+    n_pairs = left // 2
+    parts, weights = [], []
+    if fixed:
+        enumerated = np.concatenate(fixed)
+        parts.append(np.broadcast_to(enumerated, (n_blocks, *enumerated.shape)))
+        weights.append(np.broadcast_to(np.concatenate(fixed_w), (n_blocks, len(enumerated))))
+    if n_pairs:
+        sizes = np.arange(first_sampled, d - first_sampled + 1)
+        p = mass[sizes] / mass[sizes].sum()
+        drawn = rng.choice(sizes, size=(n_blocks, n_pairs), p=p)
+        S = random_coalitions(d, drawn, rng)
+        parts.append(np.concatenate([S, ~S], axis=1))
+        weights.append(np.full((n_blocks, 2 * n_pairs), left_mass / (2 * n_pairs)))
+    masks = np.concatenate(parts, axis=1)
+    w = np.concatenate(weights, axis=1)
+    G, h = constrained_wls_map(masks, w)
+    return BlockDesign(masks, G, h, baselines, False, cycles, n_background)
+
+
+# -- permutation blocks --------------------------------------------------------------------
+
+
+def permutation_design(
+    n_units: int,
+    pairs_per_block: int,
+    baselines: np.ndarray,
+    cycles: int,
+    n_background: int,
+    rng: np.random.Generator,
+) -> BlockDesign:
+    """Blocks of antithetic permutation pairs: a random order and its reverse.
+
+    Each order contributes the marginal contribution of every unit along its chain of
+    prefixes; an order and its reverse together are exact for games with at most pairwise
+    interactions, and the mean over orders is unbiased for any game.
+    """
+    d, r, K = n_units, pairs_per_block, len(baselines)
+    if d == 1:
+        return BlockDesign(
+            np.zeros((1, 0, 1), bool),
+            np.zeros((1, 1, 0)),
+            np.ones((1, 1)),
+            baselines,
+            True,
+            cycles,
+            n_background,
+        )
+    orders = np.argsort(rng.random((K, r, d)), axis=-1)
+    chains = np.stack([orders, orders[..., ::-1]], axis=2).reshape(K, 2 * r, d)
+    n_chains = 2 * r
+    m = n_chains * (d - 1)
+    # Row (c, t) of a block is the chain-c prefix of length t + 1, t = 0..d-2.
+    position = np.argsort(chains, axis=-1)  # position[k, c, unit] = place of unit in chain c
+    prefix = position[:, :, None, :] <= np.arange(d - 1)[None, None, :, None]
+    masks = prefix.reshape(K, m, d)
+    G = np.zeros((K, d, m))
+    h = np.zeros((K, d))
+    scale = 1.0 / n_chains
+    kk = np.arange(K)[:, None, None]
+    cc = np.arange(n_chains)[None, :, None]
+    tt = np.arange(d - 1)[None, None, :]
+    row = cc * (d - 1) + tt
+    # The unit that enters at step t gains v(prefix_t) − v(prefix_{t−1}).
+    entering = chains[:, :, : d - 1]
+    np.add.at(G, (kk, entering, row), scale)
+    np.add.at(G, (kk, chains[:, :, 1:d], row), -scale)
+    np.add.at(h, (np.arange(K)[:, None], chains[:, :, d - 1]), scale)
+    return BlockDesign(masks, G, h, baselines, d <= 2, cycles, n_background)

@@ -1,0 +1,134 @@
+"""Evaluating a design for one explained row: build rows, skip known ones, predict, combine.
+
+Each explained row is evaluated on its own, in rounds whose content depends only on that row
+and the design. So a row's model calls, and hence its result, are the same whatever else is in
+the batch, in whatever order: the determinism contract holds even for models whose outputs
+depend on batch composition (e.g. matrix kernels that pick a different path per batch size).
+
+Rows whose value is already known are never sent to the model: a coalition that only switches
+features where the explained row equals the background row reproduces ``f(b)`` (computed once at
+fit) or ``f(x)``; identical rows within a round are evaluated once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._design import BlockDesign
+from ._estimate import combine_blocks
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What stays fixed while the rows of one ``explain`` call are explained."""
+
+    predict: Predict  # encoded rows (n, n_features) -> outputs (n, n_outputs)
+    background: np.ndarray  # encoded, (n_background, n_features)
+    f_background: np.ndarray  # (n_background, n_outputs)
+    weights: np.ndarray  # (n_background,)
+    base_value: np.ndarray  # (n_outputs,)
+    unit_index: np.ndarray  # (n_features,) unit of each column
+    n_units: int
+
+
+@dataclass(frozen=True)
+class RowResult:
+    values: np.ndarray  # (n_units, n_outputs)
+    stderr: np.ndarray
+    f_x: np.ndarray  # (n_outputs,)
+    evaluations: int
+    blocks_used: int
+    converged: bool
+
+
+def _differing_units(x: np.ndarray, problem: Problem) -> np.ndarray:
+    """(n_background, n_units): units where x and each background row differ.
+
+    NaN never equals NaN, so a missing value counts as different: no shortcut, never wrong.
+    """
+    diff_cols = x[None, :] != problem.background
+    out = np.zeros((len(problem.background), problem.n_units), dtype=bool)
+    for j, unit in enumerate(problem.unit_index):
+        out[:, unit] |= diff_cols[:, j]
+    return out
+
+
+def _unique_rows(eff: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of one representative per distinct (background row, effective coalition)."""
+    bits = np.packbits(eff, axis=-1)
+    key = np.concatenate([base.astype("<i4").view(np.uint8).reshape(-1, 4), bits], axis=1)
+    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def explain_row(
+    x: np.ndarray,
+    problem: Problem,
+    design: BlockDesign,
+    blocks_per_round: int,
+    tol: float | None,
+) -> RowResult:
+    """Shapley estimate for one encoded row ``x`` of shape ``(n_features,)``."""
+    differs = _differing_units(x, problem)
+    f_x: np.ndarray | None = None
+    evaluations = 0
+    phis: list[np.ndarray] = []
+    values = stderr = np.empty(0)
+    n_blocks = design.n_blocks
+    done = 0
+    while done < n_blocks:
+        sl = slice(done, min(done + blocks_per_round, n_blocks))
+        masks, G, h = design.block(sl)
+        base = design.baselines[sl]
+        n_r, m = masks.shape[0], masks.shape[1]
+        d_b = differs[base][:, None, :]
+        eff = (masks & d_b).reshape(n_r * m, problem.n_units)
+        row_base = np.repeat(base, m)
+        is_base = ~eff.any(axis=1)
+        is_x = (eff == np.repeat(differs[base], m, axis=0)).all(axis=1)
+        todo = np.flatnonzero(~(is_base | is_x))
+        first, inverse = _unique_rows(eff[todo], row_base[todo])
+        rep = todo[first]
+        cols = eff[rep][:, problem.unit_index]
+        rows = np.where(cols, x[None, :], problem.background[row_base[rep]])
+        if f_x is None:
+            rows = np.vstack([x[None, :], rows])
+        out = problem.predict(rows)
+        evaluations += len(rows)
+        if f_x is None:
+            f_x, out = out[0], out[1:]
+        n_out = len(f_x)
+        y = np.empty((n_r * m, n_out))
+        y[is_base] = problem.f_background[row_base[is_base]]
+        y[is_x] = f_x
+        y[todo] = out[inverse]
+        f_b = problem.f_background[base]
+        y = y.reshape(n_r, m, n_out) - f_b[:, None, :]
+        phi = np.einsum("rgm,rmo->rgo", G, y) + h[:, :, None] * (f_x - f_b)[:, None, :]
+        phis.append(phi)
+        done = sl.stop
+        if tol is not None or done >= n_blocks:
+            all_phi = np.concatenate(phis) if len(phis) > 1 else phis[0]
+            used = design.baselines[:done]
+            values, stderr = combine_blocks(
+                all_phi,
+                problem.f_background[used],
+                used,
+                problem.weights,
+                problem.base_value,
+                design.exact_blocks,
+            )
+            if tol is not None and done >= 2 and float(stderr.max(initial=0.0)) < tol:
+                break
+    if f_x is None:  # a design always has at least two blocks
+        raise RuntimeError("empty design")
+    converged = bool(stderr.max(initial=0.0) == 0.0) or (
+        tol is not None and float(stderr.max(initial=0.0)) < tol
+    )
+    return RowResult(values, stderr, f_x, evaluations, done, converged)

@@ -1,0 +1,84 @@
+"""From per-block estimates to one estimate with a standard error.
+
+Three cases, by how the design covered the background:
+
+* every block exact and every background row covered: the exact game value, standard error 0;
+* every background row covered, some more than once: a stratified mean per background row,
+  whose variance only carries the coalition sampling noise within each row (rows covered once
+  borrow the mean within-row variance of the others);
+* otherwise a sample of background rows: a weighted mean with ``f(b)`` as control variate. Its
+  mean over the whole background is known exactly, so the regression estimator removes much of
+  the between-row spread and restores efficiency (the values sum to ``f(x) − E[f(b)]``). The
+  standard error then treats the rows as drawn with replacement, which overstates it when a
+  large share of the background was drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def combine_blocks(
+    phi: np.ndarray,
+    f_base: np.ndarray,
+    baselines: np.ndarray,
+    weights: np.ndarray,
+    base_value: np.ndarray,
+    exact_blocks: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimate and standard error from block estimates.
+
+    Parameters
+    ----------
+    phi : array of shape (n_blocks, n_units, n_outputs)
+    f_base : array of shape (n_blocks, n_outputs)
+        ``f(b_k)`` for each block's background row.
+    baselines : int array of shape (n_blocks,)
+    weights : array of shape (n_background,), summing to one
+    base_value : array of shape (n_outputs,)
+        ``Σ_b w_b f(b)`` over the whole background.
+    exact_blocks : bool
+        Whether each block is exact for its background row.
+
+    Returns
+    -------
+    estimate, stderr : arrays of shape (n_units, n_outputs)
+    """
+    n_background = len(weights)
+    counts = np.bincount(baselines, minlength=n_background)
+    if counts.min() >= 1 and (exact_blocks or counts.max() >= 2):
+        sums = np.zeros((n_background, *phi.shape[1:]))
+        np.add.at(sums, baselines, phi)
+        means = sums / counts[:, None, None]
+        estimate = np.einsum("b,bgo->go", weights, means)
+        if exact_blocks:
+            return estimate, np.zeros_like(estimate)
+        dev = phi - means[baselines]
+        within = np.zeros_like(sums)
+        np.add.at(within, baselines, dev**2)
+        repeated = counts >= 2
+        s2 = within[repeated] / (counts[repeated] - 1)[:, None, None]
+        # Rows drawn once (the tail of a partial pass) get the mean within-row variance of the
+        # rows drawn more often; which rows those are was decided at random.
+        per_row = np.broadcast_to(s2.mean(axis=0), sums.shape).copy()
+        per_row[repeated] = s2
+        var = np.einsum("b,bgo->go", weights**2, per_row / counts[:, None, None])
+        return estimate, np.sqrt(var)
+
+    n_blocks = len(phi)
+    wk = weights[baselines]
+    wk = wk / wk.sum()
+    phi_bar = np.einsum("k,kgo->go", wk, phi)
+    f_bar = wk @ f_base
+    d_f = f_base - f_bar
+    spread = wk @ d_f**2
+    cov = np.einsum("k,kgo,ko->go", wk, phi - phi_bar, d_f)
+    n_units = phi.shape[1]
+    # Where f(b) does not vary the control variate carries no information; splitting the
+    # known offset equally keeps the values efficient.
+    beta = np.divide(cov, spread, out=np.full_like(cov, -1.0 / n_units), where=spread > 0)
+    estimate = phi_bar - beta * (f_bar - base_value)
+    resid = phi - phi_bar - beta[None] * d_f[:, None, :]
+    dof = max(n_blocks - 2, 1)
+    var = np.einsum("k,kgo->go", wk**2, resid**2) * n_blocks / dof
+    return estimate, np.sqrt(var)
