@@ -36,7 +36,12 @@ def input_types(X: pd.DataFrame) -> list[tuple[str, Any]]:
     out = []
     for col in X.columns:
         numeric = pd.api.types.is_numeric_dtype(X[col]) and not pd.api.types.is_bool_dtype(X[col])
-        out.append((str(col), types.FloatTensorType([None, 1]) if numeric else types.StringTensorType([None, 1])))
+        out.append(
+            (
+                str(col),
+                types.FloatTensorType([None, 1]) if numeric else types.StringTensorType([None, 1]),
+            )
+        )
     return out
 
 
@@ -72,10 +77,14 @@ def to_onnx(
     proto = skl2onnx.to_onnx(
         estimator, initial_types=input_types(X_sample), options=options, target_opset=target_opset
     )
-    model = ONNXModel(proto.SerializeToString(), output="probability" if kind == "probability" else None)
+    model = ONNXModel(
+        proto.SerializeToString(), output="probability" if kind == "probability" else None
+    )
     frame = X_sample.copy()
     for col in frame.columns:
-        if not (pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])):
+        if not (
+            pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+        ):
             frame[col] = frame[col].astype(str).astype(object)
 
     def native(rows: pd.DataFrame) -> np.ndarray:

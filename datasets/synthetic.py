@@ -28,13 +28,19 @@ class AdditiveProblem:
         return list(self.X.columns)
 
     def shapley_values(
-        self, X: pd.DataFrame | np.ndarray, background: pd.DataFrame | np.ndarray,
+        self,
+        X: pd.DataFrame | np.ndarray,
+        background: pd.DataFrame | np.ndarray,
         weights: np.ndarray | None = None,
     ) -> np.ndarray:
         """Exact values, shape ``(n_samples, n_features)``."""
         A = np.asarray(X, dtype=np.float64)
         B = np.asarray(background, dtype=np.float64)
-        w = np.full(len(B), 1.0 / len(B)) if weights is None else np.asarray(weights) / np.sum(weights)
+        w = (
+            np.full(len(B), 1.0 / len(B))
+            if weights is None
+            else np.asarray(weights) / np.sum(weights)
+        )
         out = np.empty_like(A)
         for j, g in enumerate(self.terms):
             out[:, j] = g(A[:, j]) - w @ g(B[:, j])

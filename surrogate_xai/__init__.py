@@ -13,6 +13,7 @@ from .explainers import ExactSHAP, KernelSHAP, PermutationSHAP
 from .explanation import Diagnostics, Explanation, Provenance
 from .model import BaseModel, FunctionModel, Model
 from .onnx_model import ONNXModel
+from .parity import ParityReport, check_parity
 
 __version__ = "0.1.0"
 
@@ -30,8 +31,10 @@ __all__ = [
     "ModelError",
     "NotFittedError",
     "ONNXModel",
+    "ParityReport",
     "PermutationSHAP",
     "Provenance",
     "SurrogateXAIError",
     "TooManyFeaturesError",
+    "check_parity",
 ]

@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     X, y = load_german_credit()
-    X_train, X_test, y_train, _ = train_test_split(
-        X, y, test_size=0.2, random_state=0, stratify=y
-    )
+    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     print(f"German Credit: {len(X_train)} training rows, {X.shape[1]} raw columns")
     pipeline = _train(X_train, y_train)
     model, parity = to_onnx(pipeline, X_test, output="probability")

@@ -86,7 +86,10 @@ class ONNXModel(BaseModel):
         mode, where the graph's input names are the columns.
     intra_op_num_threads : int
         onnxruntime threads per call. One is fastest for many mid-size batches on small
-        machines; two pools fighting over two cores are slower than one.
+        machines; two pools fighting over two cores are slower than one. It is part of the
+        model's identity for reproducibility: with several threads some kernels (tree
+        ensembles) add partial sums in a different order, which moves float32 outputs in
+        the last bits. Parallelise over rows with the explainers' ``n_jobs`` instead.
     memory_limit : int
         Bytes of input rows per onnxruntime call; larger inputs are evaluated in chunks.
     allow_missing : bool
@@ -288,4 +291,5 @@ class ONNXModel(BaseModel):
             "sha256": self.identity,
             "output": self._output,
             "input_mode": "tensor" if self._tensor_mode else "columns",
+            "intra_op_num_threads": self.intra_op_num_threads,
         }

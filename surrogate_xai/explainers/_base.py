@@ -8,8 +8,9 @@ changes the explainer, so one fitted explainer can serve many calls (and threads
 from __future__ import annotations
 
 import inspect
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from ..model import Model
 from ..provenance import package_versions, utc_now
 from ..tabular import Codebook, TabularSchema, as_frame, resolve_groups
 from ._design import BlockDesign
-from ._engine import Problem, explain_row
+from ._engine import Problem, RowResult, explain_row
 
 
 class BaseExplainer:
@@ -38,6 +39,17 @@ class BaseExplainer:
     def get_params(self) -> dict[str, Any]:
         """Every constructor parameter with its current value (defaults included)."""
         return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor parameters (checked at the next ``fit``); returns ``self``."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ConfigurationError(
+                    f"{type(self).__name__} has no parameter {name!r}; parameters: {valid}"
+                )
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         sig = inspect.signature(type(self).__init__)
@@ -71,6 +83,8 @@ class ShapleyExplainer(BaseExplainer):
 
     #: Rows built and evaluated at once for one explained row (memory cap and round size).
     batch_rows: int
+    #: Explained rows processed concurrently on threads (the model must be thread-safe).
+    n_jobs: int
 
     def fit(
         self,
@@ -124,6 +138,7 @@ class ShapleyExplainer(BaseExplainer):
     # -- hooks -------------------------------------------------------------------------------
     def _validate_params(self) -> None:
         _positive_int("batch_rows", self.batch_rows)
+        _positive_int("n_jobs", self.n_jobs)
 
     def _check_units(self, n_units: int) -> None:
         """Refuse problem sizes the method cannot handle."""
@@ -162,12 +177,21 @@ class ShapleyExplainer(BaseExplainer):
             n_units=len(self.feature_names_),
         )
         per_round = max(1, self.batch_rows // max(design.rows_per_block, 1))
-        results = []
-        for i in range(len(X_enc)):
+        tol = self._tolerance()
+
+        def one(i: int) -> RowResult:
             try:
-                results.append(explain_row(X_enc[i], problem, design, per_round, self._tolerance()))
+                return explain_row(X_enc[i], problem, design, per_round, tol)
             except ModelError as exc:
                 raise type(exc)(f"while explaining row {i}: {exc}") from exc
+
+        # Rows are independent and each row's model calls hold only its own rows, so running
+        # them on threads (onnxruntime releases the GIL) cannot change any value.
+        if self.n_jobs == 1 or len(X_enc) == 1:
+            results = [one(i) for i in range(len(X_enc))]
+        else:
+            with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
+                results = list(pool.map(one, range(len(X_enc))))
         return self._build(frame, results, design, seed)
 
     def _build(

@@ -55,6 +55,17 @@ class BlockDesign:
     exact_blocks: bool
     cycles: int
     n_background: int
+    #: Optional difference form shared by all blocks: unit ``i``'s value is
+    #: ``Σ_p weight[i, p] (v[plus[i, p]] − v[minus[i, p]])`` over the values ``v`` of
+    #: ``[∅, masks..., full]``. Used by exact enumeration, so that a unit the model ignores gets
+    #: exactly zero (each difference is exactly zero) rather than rounding noise.
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: Optional, for regression blocks: rows of each sampled coalition pair within a block,
+    #: shape (n_pairs, 2), and ``(I − H_pp)^-1`` per block and pair, shape
+    #: (n_blocks, n_pairs, 2, 2), with ``H_pp`` the pair's block of the hat matrix. They give
+    #: each block's own (HC3, pairs as sampling units) standard error.
+    pair_rows: np.ndarray | None = None
+    pair_inverse: np.ndarray | None = None
 
     @property
     def n_blocks(self) -> int:
@@ -101,11 +112,11 @@ def plan_blocks(
 ) -> BlockPlan:
     """How many blocks of how many rows fit in ``max_evals`` model rows per explained row.
 
-    One row per explained row is kept for ``f(x)``. With ``grow`` (regression blocks, whose
-    small-sample bias shrinks with their size) the background is covered in two whole passes
-    when the budget allows, and spare budget makes blocks larger; otherwise (unbiased blocks)
-    the budget buys as many minimal blocks as fit, cycling through the background. Fewer
-    blocks than background rows draw the rows without replacement.
+    One row per explained row is kept for ``f(x)``. The budget buys as many minimal blocks as
+    fit, cycling through the background in random passes (fewer blocks than background rows
+    draw the rows without replacement). With ``grow`` (regression blocks, whose variance falls
+    quickly with their size and which carry their own standard error) one whole pass is kept
+    once affordable and the spare budget makes blocks larger instead.
     """
     budget = max_evals - 1
     rows = min_rows if max_rows is None else min(min_rows, max_rows)
@@ -115,17 +126,11 @@ def plan_blocks(
             f"max_evals={max_evals} is too small: one block costs {rows} model rows and at least "
             f"two blocks are needed for a standard error; use max_evals >= {2 * rows + 1}"
         )
-    if not grow:
+    if not grow or most < n_background:
         return BlockPlan(most, rows, most // n_background)
-    if most >= 2 * n_background:
-        cycles, blocks = 2, 2 * n_background
-    elif most >= n_background:
-        cycles, blocks = 1, n_background
-    else:
-        cycles, blocks = 0, most
-    grown = (budget // blocks) // unit * unit
+    grown = (budget // n_background) // unit * unit
     rows = max(rows, grown if max_rows is None else min(max_rows, grown))
-    return BlockPlan(blocks, rows, cycles)
+    return BlockPlan(n_background, rows, 1)
 
 
 def baseline_schedule(n_background: int, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
@@ -167,6 +172,21 @@ def shapley_map(n_units: int) -> tuple[np.ndarray, np.ndarray]:
     return G, h
 
 
+def shapley_pairs(n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Difference form of the Shapley value over coalition codes ``0 .. 2**d − 1``."""
+    d = n_units
+    codes = np.arange(2**d, dtype=np.int64)
+    sizes = np.array([bin(c).count("1") for c in range(2**d)])
+    weight = np.array([factorial(s) * factorial(d - s - 1) / factorial(d) for s in range(d)])
+    plus, minus, w = [], [], []
+    for i in range(d):
+        without = codes[(codes >> i) & 1 == 0]
+        plus.append(without | (1 << i))
+        minus.append(without)
+        w.append(weight[sizes[without]])
+    return np.array(plus), np.array(minus), np.array(w)
+
+
 def exact_design(n_units: int, n_background: int) -> BlockDesign:
     G, h = shapley_map(n_units) if n_units > 1 else (np.zeros((1, 0)), np.ones(1))
     masks = all_coalitions(n_units) if n_units > 1 else np.zeros((0, 1), dtype=bool)
@@ -178,6 +198,7 @@ def exact_design(n_units: int, n_background: int) -> BlockDesign:
         exact_blocks=True,
         cycles=1,
         n_background=n_background,
+        pairs=shapley_pairs(n_units),
     )
 
 
@@ -200,6 +221,19 @@ def random_coalitions(n_units: int, sizes: np.ndarray, rng: np.random.Generator)
     return ranks < sizes[..., None]
 
 
+def systematic_sizes(
+    sizes: np.ndarray, p: np.ndarray, n_blocks: int, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Coalition sizes by systematic sampling: each size gets its share of draws up to one.
+
+    Stratifying the sizes keeps every block's design close to the kernel's, so no block is a
+    badly conditioned regression by the luck of its size draws.
+    """
+    u = (rng.random((n_blocks, 1)) + np.arange(n_draws)) / n_draws
+    drawn = sizes[np.minimum(np.searchsorted(np.cumsum(p), u), len(sizes) - 1)]
+    return rng.permuted(drawn, axis=1)
+
+
 def kernel_design(
     n_units: int,
     rows: int,
@@ -217,7 +251,14 @@ def kernel_design(
     if rows >= 2**d - 2:
         G, h = shapley_map(d)
         return BlockDesign(
-            all_coalitions(d)[None], G[None], h[None], baselines, True, cycles, n_background
+            all_coalitions(d)[None],
+            G[None],
+            h[None],
+            baselines,
+            True,
+            cycles,
+            n_background,
+            pairs=shapley_pairs(d),
         )
     mass = kernel_size_mass(d)
     left, left_mass = rows, 1.0
@@ -247,14 +288,31 @@ def kernel_design(
     if n_pairs:
         sizes = np.arange(first_sampled, d - first_sampled + 1)
         p = mass[sizes] / mass[sizes].sum()
-        drawn = rng.choice(sizes, size=(n_blocks, n_pairs), p=p)
+        drawn = systematic_sizes(sizes, p, n_blocks, n_pairs, rng)
         S = random_coalitions(d, drawn, rng)
         parts.append(np.concatenate([S, ~S], axis=1))
         weights.append(np.full((n_blocks, 2 * n_pairs), left_mass / (2 * n_pairs)))
     masks = np.concatenate(parts, axis=1)
     w = np.concatenate(weights, axis=1)
     G, h = constrained_wls_map(masks, w)
-    return BlockDesign(masks, G, h, baselines, False, cycles, n_background)
+    first = rows - 2 * n_pairs
+    pair_rows = np.stack([first + np.arange(n_pairs), first + n_pairs + np.arange(n_pairs)], 1)
+    # The pair's block of the weighted hat matrix is Z_p G_p (G already carries the weights).
+    Zp = masks[:, pair_rows].astype(np.float64)  # (K, P, 2, d)
+    Gp = np.moveaxis(G[:, :, pair_rows], 1, -2)  # (K, P, d, 2)
+    hat = Zp @ Gp
+    inverse = np.linalg.pinv(np.eye(2) - hat)
+    return BlockDesign(
+        masks,
+        G,
+        h,
+        baselines,
+        False,
+        cycles,
+        n_background,
+        pair_rows=pair_rows,
+        pair_inverse=inverse,
+    )
 
 
 # -- permutation blocks --------------------------------------------------------------------

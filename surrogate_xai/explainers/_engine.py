@@ -67,6 +67,27 @@ def _unique_rows(eff: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndar
     return first, inverse.ravel()
 
 
+def _block_variance(
+    phi: np.ndarray,
+    y: np.ndarray,
+    masks: np.ndarray,
+    G: np.ndarray,
+    pair_rows: np.ndarray,
+    pair_inverse: np.ndarray,
+) -> np.ndarray:
+    """Each regression block's sampling variance, shape (blocks, units, outputs).
+
+    HC3-style sandwich with the sampled coalition pairs as units: a pair's residuals, scaled by
+    ``(I − H_pp)^-1``, mapped through the pair's columns of ``G``. Enumerated coalitions are
+    fixed by the design and add no variance.
+    """
+    resid = y - np.einsum("rmg,rgo->rmo", masks.astype(np.float64), phi)
+    e = resid[:, pair_rows]  # (blocks, pairs, 2, outputs)
+    scaled = pair_inverse @ e
+    influence = np.einsum("rgpa,rpao->rpgo", G[:, :, pair_rows], scaled)
+    return (influence**2).sum(axis=1)
+
+
 def explain_row(
     x: np.ndarray,
     problem: Problem,
@@ -79,6 +100,7 @@ def explain_row(
     f_x: np.ndarray | None = None
     evaluations = 0
     phis: list[np.ndarray] = []
+    variances: list[np.ndarray] = []
     values = stderr = np.empty(0)
     n_blocks = design.n_blocks
     done = 0
@@ -110,19 +132,29 @@ def explain_row(
         y[todo] = out[inverse]
         f_b = problem.f_background[base]
         y = y.reshape(n_r, m, n_out) - f_b[:, None, :]
-        phi = np.einsum("rgm,rmo->rgo", G, y) + h[:, :, None] * (f_x - f_b)[:, None, :]
+        if design.pairs is None:
+            phi = np.einsum("rgm,rmo->rgo", G, y) + h[:, :, None] * (f_x - f_b)[:, None, :]
+        else:
+            plus, minus, weight = design.pairs
+            full = np.concatenate([np.zeros((n_r, 1, n_out)), y, (f_x - f_b)[:, None, :]], axis=1)
+            diff = full[:, plus] - full[:, minus]  # (rounds, units, pairs, outputs)
+            phi = np.einsum("rgpo,gp->rgo", diff, weight)
         phis.append(phi)
+        if design.pair_rows is not None and design.pair_inverse is not None:
+            variances.append(
+                _block_variance(phi, y, masks, G, design.pair_rows, design.pair_inverse[sl])
+            )
         done = sl.stop
         if tol is not None or done >= n_blocks:
-            all_phi = np.concatenate(phis) if len(phis) > 1 else phis[0]
             used = design.baselines[:done]
             values, stderr = combine_blocks(
-                all_phi,
+                np.concatenate(phis),
                 problem.f_background[used],
                 used,
                 problem.weights,
                 problem.base_value,
                 design.exact_blocks,
+                np.concatenate(variances) if variances else None,
             )
             if tol is not None and done >= 2 and float(stderr.max(initial=0.0)) < tol:
                 break

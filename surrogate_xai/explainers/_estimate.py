@@ -10,7 +10,8 @@ Three cases, by how the design covered the background:
   mean over the whole background is known exactly, so the regression estimator removes much of
   the between-row spread and restores efficiency (the values sum to ``f(x) − E[f(b)]``). The
   standard error then treats the rows as drawn with replacement, which overstates it when a
-  large share of the background was drawn.
+  large share of the background was drawn, unless the blocks carry their own variance (then
+  the two-stage formula with a finite-population correction is used).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def combine_blocks(
     weights: np.ndarray,
     base_value: np.ndarray,
     exact_blocks: bool,
+    block_var: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Estimate and standard error from block estimates.
 
@@ -39,6 +41,8 @@ def combine_blocks(
         ``Σ_b w_b f(b)`` over the whole background.
     exact_blocks : bool
         Whether each block is exact for its background row.
+    block_var : array of shape (n_blocks, n_units, n_outputs), optional
+        Each block's own sampling variance, where the block type can estimate it.
 
     Returns
     -------
@@ -46,13 +50,18 @@ def combine_blocks(
     """
     n_background = len(weights)
     counts = np.bincount(baselines, minlength=n_background)
-    if counts.min() >= 1 and (exact_blocks or counts.max() >= 2):
+    if counts.min() >= 1 and (exact_blocks or block_var is not None or counts.max() >= 2):
         sums = np.zeros((n_background, *phi.shape[1:]))
         np.add.at(sums, baselines, phi)
         means = sums / counts[:, None, None]
         estimate = np.einsum("b,bgo->go", weights, means)
         if exact_blocks:
             return estimate, np.zeros_like(estimate)
+        if block_var is not None:
+            within = np.zeros_like(sums)
+            np.add.at(within, baselines, block_var)
+            var = np.einsum("b,bgo->go", weights**2, within / (counts**2)[:, None, None])
+            return estimate, np.sqrt(var)
         dev = phi - means[baselines]
         within = np.zeros_like(sums)
         np.add.at(within, baselines, dev**2)
@@ -81,4 +90,10 @@ def combine_blocks(
     resid = phi - phi_bar - beta[None] * d_f[:, None, :]
     dof = max(n_blocks - 2, 1)
     var = np.einsum("k,kgo->go", wk**2, resid**2) * n_blocks / dof
+    if block_var is not None:
+        # Two-stage sampling: the spread between blocks carries both stages; the background
+        # stage shrinks with the share of the background drawn (finite population), the
+        # within-block stage does not.
+        drawn = float(weights[np.unique(baselines)].sum())
+        var = (1.0 - drawn) * var + drawn * np.einsum("k,kgo->go", wk**2, block_var)
     return estimate, np.sqrt(var)

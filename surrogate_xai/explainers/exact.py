@@ -20,13 +20,18 @@ class ExactSHAP(ShapleyExplainer):
         :class:`TooManyFeaturesError` instead of starting an exponential computation.
     batch_rows : int
         Rows built and evaluated at once per explained row (a memory cap).
+    n_jobs : int
+        Explained rows processed concurrently on threads; results do not depend on it.
     """
 
     method = "exact"
 
-    def __init__(self, *, max_features: int = 12, batch_rows: int = 65_536) -> None:
+    def __init__(
+        self, *, max_features: int = 12, batch_rows: int = 65_536, n_jobs: int = 1
+    ) -> None:
         self.max_features = max_features
         self.batch_rows = batch_rows
+        self.n_jobs = n_jobs
 
     def _validate_params(self) -> None:
         super()._validate_params()

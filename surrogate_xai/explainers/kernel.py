@@ -17,7 +17,9 @@ class KernelSHAP(SampledShapleyExplainer):
     drawn from the Shapley kernel (the smallest and largest sizes enumerated when they fit)
     and solves the efficiency-constrained weighted least squares of that row's game. Blocks
     cover the background in random order; their weighted mean estimates the game over the
-    whole background, with a standard error from the spread between blocks. Each block is exact
+    whole background. Each block's own standard error comes from its residuals (a sandwich
+    estimator with coalition pairs as the sampling units); where the budget covers only part
+    of the background the spread between blocks adds the background sampling. Each block is exact
     for games with at most pairwise interactions, so only higher-order interactions and the
     choice of background rows add sampling noise. When ``max_evals`` covers every coalition for
     every background row the result is exact.
@@ -29,13 +31,16 @@ class KernelSHAP(SampledShapleyExplainer):
     tol : float, optional
         Stop a row early once every standard error is below ``tol``.
     coalitions_per_block : int, optional
-        Coalitions per block; default ``2 d`` (a regression needs at least ``2 (d − 1)``).
-        Spare budget enlarges blocks.
+        Coalitions per block; default ``4 d``. A block's regression needs at least
+        ``2 (d − 1)``, and is noisy that close to the minimum. Once the budget covers the
+        background twice, spare budget enlarges blocks.
     random_state : int, numpy Generator or None
         Seed of the design. ``None`` draws a fresh seed per call (recorded in provenance).
     batch_rows : int
         Rows built and evaluated at once per explained row (memory cap; also the granularity
         at which ``tol`` is checked).
+    n_jobs : int
+        Explained rows processed concurrently on threads; results do not depend on it.
     """
 
     method = "kernelshap"
@@ -48,12 +53,14 @@ class KernelSHAP(SampledShapleyExplainer):
         coalitions_per_block: int | None = None,
         random_state: Any = None,
         batch_rows: int = 65_536,
+        n_jobs: int = 1,
     ) -> None:
         self.max_evals = max_evals
         self.tol = tol
         self.coalitions_per_block = coalitions_per_block
         self.random_state = random_state
         self.batch_rows = batch_rows
+        self.n_jobs = n_jobs
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -64,7 +71,7 @@ class KernelSHAP(SampledShapleyExplainer):
         full = 2**n_units - 2 if n_units < 62 else None
         if full is not None and n_background * full + 1 <= self.max_evals:
             return exact_design(n_units, n_background)
-        wanted = self.coalitions_per_block or 2 * n_units
+        wanted = self.coalitions_per_block or 4 * n_units
         wanted += wanted % 2  # coalitions come in complementary pairs
         plan = plan_blocks(self.max_evals, n_background, wanted, unit=2, max_rows=full, grow=True)
         baselines = baseline_schedule(n_background, plan.n_blocks, self._rng(seed, _BASELINES))

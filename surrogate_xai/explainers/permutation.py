@@ -29,6 +29,8 @@ class PermutationSHAP(SampledShapleyExplainer):
         Seed of the design; ``None`` draws a fresh one per call (recorded in provenance).
     batch_rows : int
         Rows built and evaluated at once per explained row.
+    n_jobs : int
+        Explained rows processed concurrently on threads; results do not depend on it.
     """
 
     method = "permutation"
@@ -40,11 +42,13 @@ class PermutationSHAP(SampledShapleyExplainer):
         tol: float | None = None,
         random_state: Any = None,
         batch_rows: int = 65_536,
+        n_jobs: int = 1,
     ) -> None:
         self.max_evals = max_evals
         self.tol = tol
         self.random_state = random_state
         self.batch_rows = batch_rows
+        self.n_jobs = n_jobs
 
     def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         per_pair = max(2 * (n_units - 1), 1)
