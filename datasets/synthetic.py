@@ -47,6 +47,10 @@ class AdditiveProblem:
         return out
 
 
+def _scaled(b: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda v: b * np.asarray(v, dtype=np.float64)
+
+
 def make_linear(
     n_samples: int = 200, n_features: int = 5, random_state: int = 0
 ) -> tuple[AdditiveProblem, np.ndarray]:
@@ -56,7 +60,7 @@ def make_linear(
     X = rng.multivariate_normal(np.zeros(n_features), cov, size=n_samples)
     beta = rng.normal(size=n_features) * 2
     intercept = float(rng.normal())
-    terms = [(lambda v, b=b: b * v) for b in beta]
+    terms = [_scaled(float(b)) for b in beta]
 
     def predict(A: np.ndarray) -> np.ndarray:
         return intercept + np.asarray(A, dtype=np.float64) @ beta
@@ -78,16 +82,23 @@ def make_additive(
         np.abs,
         lambda v: 0.5 * v**3,
     ]
-    terms = [
-        (lambda v, s=shapes[j % len(shapes)], a=rng.uniform(0.5, 2): a * s(v))
-        for j in range(n_features - 1)
-    ]
+    scales = rng.uniform(0.5, 2, size=n_features - 1)
+
+    def term(
+        shape: Callable[[np.ndarray], np.ndarray], scale: float
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda v: scale * shape(v)
+
+    terms = [term(shapes[j % len(shapes)], float(scales[j])) for j in range(n_features - 1)]
     terms.append(lambda v: np.zeros_like(v, dtype=np.float64))
     intercept = 1.5
 
     def predict(A: np.ndarray) -> np.ndarray:
         A = np.asarray(A, dtype=np.float64)
-        return intercept + sum(g(A[:, j]) for j, g in enumerate(terms))
+        out = np.full(len(A), intercept)
+        for j, g in enumerate(terms):
+            out += g(A[:, j])
+        return out
 
     frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(n_features)])
     return AdditiveProblem(frame, predict, terms, intercept)

@@ -64,13 +64,13 @@ def credit_model(tmp_path_factory: pytest.TempPathFactory):
             ("gbm", GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)),
         ]
     ).fit(X, y)
-    model, report = to_onnx(pipe, X.iloc[:200], output="probability")
+    model, _ = to_onnx(pipe, X.iloc[:200], output="probability")
     path = Path(tmp_path_factory.mktemp("credit")) / "credit.onnx"
     path.write_bytes(model.model_bytes)
     return pipe, path, X
 
 
-@pytest.fixture()
+@pytest.fixture
 def linear_problem():
     problem, beta = make_linear(n_samples=60, n_features=5, random_state=3)
     model = sx.FunctionModel(

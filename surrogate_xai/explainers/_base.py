@@ -8,8 +8,8 @@ changes the explainer, so one fitted explainer can serve many calls (and threads
 from __future__ import annotations
 
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
 
 import numpy as np
