@@ -9,7 +9,7 @@ from .exceptions import (
     SurrogateXAIError,
     TooManyFeaturesError,
 )
-from .explainers import ExactSHAP, KernelSHAP, PermutationSHAP
+from .explainers import ExactSHAP, KernelSHAP, PermutationSHAP, ShapKernel
 from .explanation import Diagnostics, Explanation, Provenance
 from .model import BaseModel, FunctionModel, Model
 from .onnx_model import ONNXModel
@@ -34,6 +34,7 @@ __all__ = [
     "ParityReport",
     "PermutationSHAP",
     "Provenance",
+    "ShapKernel",
     "SurrogateXAIError",
     "TooManyFeaturesError",
     "check_parity",

@@ -286,7 +286,8 @@ class Explanation:
             "output_names": self.output_names,
             "values": self.values.tolist(),
             "base_values": self.base_values.tolist(),
-            "stderr": self.stderr.tolist(),
+            # NaN (no standard error available, e.g. the shap backend) is written as null.
+            "stderr": np.where(np.isnan(self.stderr), None, self.stderr).tolist(),
             "data": _data_to_json(self.data),
             "diagnostics": self.diagnostics.to_dict(),
             "provenance": self.provenance.to_dict(),

@@ -3,5 +3,6 @@
 from .exact import ExactSHAP
 from .kernel import KernelSHAP
 from .permutation import PermutationSHAP
+from .shap_backend import ShapKernel
 
-__all__ = ["ExactSHAP", "KernelSHAP", "PermutationSHAP"]
+__all__ = ["ExactSHAP", "KernelSHAP", "PermutationSHAP", "ShapKernel"]
