@@ -39,6 +39,7 @@ import logging
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 import warnings
@@ -390,9 +391,10 @@ class Method:
     budget: str
     run: Callable[[np.ndarray, int], np.ndarray]  # (row (d,), row number) -> values (d,)
     batch: Callable[[np.ndarray], np.ndarray] | None = None  # rows (n, d) -> values (n, d)
-    design_seconds: float | None = None
+    design_timer: list[float] | None = None  # seconds spent building designs, accumulated
     records: list[dict[str, Any]] = field(default_factory=list)
     batch_seconds_per_row: float | None = None
+    batch_model_share: float | None = None
     warmup: Callable[[np.ndarray], Any] | None = None  # one cheap call (JIT, caches), untimed
 
     @property
@@ -469,6 +471,22 @@ def shap_methods(case: Case, predict: TimedPredict, quick: bool) -> list[Method]
     return methods
 
 
+def timed_design(ex: Any) -> list[float]:
+    """Time the design an explainer builds in each ``explain()`` call (instrumentation only)."""
+    original = ex._design
+    spent = [0.0]
+
+    def design(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    ex._design = design
+    return spent
+
+
 def our_methods(case: Case, predict: TimedPredict, multiples: list[int]) -> list[Method]:
     import surrogate_xai as sx
 
@@ -488,15 +506,22 @@ def our_methods(case: Case, predict: TimedPredict, multiples: list[int]) -> list
     if d <= 12:
         ex = sx.ExactSHAP().fit(model, case.X_train)
         run, batch = wrap(ex)
-        methods.append(Method("ours", "ExactSHAP", "enumeration", run, batch, warmup=batch))
+        methods.append(
+            Method(
+                "ours",
+                "ExactSHAP",
+                "enumeration",
+                run,
+                batch,
+                design_timer=timed_design(ex),
+                warmup=batch,
+            )
+        )
     for mult in multiples:
         budget = mult * n_bg * 2 * d + 1
         for cls in (sx.KernelSHAP, sx.PermutationSHAP):
             ex = cls(max_evals=budget, random_state=SEED).fit(model, case.X_train)
             run, batch = wrap(ex)
-            start = time.perf_counter()
-            ex._design(d, n_bg, SEED)  # what every explain() call rebuilds
-            design = time.perf_counter() - start
             methods.append(
                 Method(
                     "ours",
@@ -504,7 +529,7 @@ def our_methods(case: Case, predict: TimedPredict, multiples: list[int]) -> list
                     f"max_evals={budget:,} ({mult}x n_bg*2d)",
                     run,
                     batch,
-                    design_seconds=design,
+                    design_timer=timed_design(ex),
                     warmup=batch if not methods else None,
                 )
             )
@@ -533,6 +558,8 @@ def measure(
         order = methods[i % len(methods) :] + methods[: i % len(methods)]
         for m in order:
             predict.reset()
+            if m.design_timer is not None:
+                m.design_timer[0] = 0.0
             start = time.perf_counter()
             values = m.run(x, i)
             wall = time.perf_counter() - start
@@ -543,6 +570,7 @@ def measure(
                     "model_s": predict.seconds,
                     "model_rows": predict.rows,
                     "model_calls": predict.calls,
+                    "design_s": None if m.design_timer is None else m.design_timer[0],
                     "rel_error": relative_error(values, case.exact[i]),
                     "efficiency_gap": float(
                         abs(values.sum() - case.exact[i].sum()) / np.linalg.norm(case.exact[i])
@@ -556,7 +584,9 @@ def measure(
         predict.reset()
         start = time.perf_counter()
         values = m.batch(case.X_explain)
-        m.batch_seconds_per_row = (time.perf_counter() - start) / n
+        wall = time.perf_counter() - start
+        m.batch_seconds_per_row = wall / n
+        m.batch_model_share = predict.seconds / wall
         errors = np.linalg.norm(values - case.exact, axis=1) / np.linalg.norm(case.exact, axis=1)
         # One design for the whole call, so the values must equal the one-row calls.
         single = np.array([r["rel_error"] for r in m.records])
@@ -579,7 +609,10 @@ def summarise(m: Method) -> dict[str, Any]:
         "err_median": float(np.median([r["rel_error"] for r in rec])),
         "err_mean": float(np.mean([r["rel_error"] for r in rec])),
         "model_share": float(model.sum() / wall.sum()),
-        "design_s": m.design_seconds,
+        "batch_model_share": m.batch_model_share,
+        "design_s": None
+        if m.design_timer is None
+        else float(np.median([r["design_s"] for r in rec])),
     }
 
 
@@ -596,10 +629,17 @@ def _fmt_s(s: float | None) -> str:
     return f"{s:.3g}"
 
 
+def _fmt_share(r: dict[str, Any]) -> str:
+    one = f"{100 * r['model_share']:.0f}%"
+    if r["batch_model_share"] is None:
+        return one
+    return f"{one} / {100 * r['batch_model_share']:.0f}%"
+
+
 def table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| method | budget | model rows/row | wall s/row (median) | s/row, one call for all rows "
-        "| rel. error median | rel. error mean | % time in model | speed-up vs shap Kernel auto |",
+        "| rel. error median | rel. error mean | % time in model (one row / all rows per call) | speed-up vs shap Kernel auto |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ref = next(r for r in rows if r["method"] == "shap Kernel")["wall_median"]
@@ -607,7 +647,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {r['method']} | {r['budget']} | {r['rows_per_row']:,.0f} | {_fmt_s(r['wall_median'])} "
             f"| {_fmt_s(r['batch_per_row'])} | {_fmt_err(r['err_median'])} | {_fmt_err(r['err_mean'])} "
-            f"| {100 * r['model_share']:.0f}% | {ref / r['wall_median']:.2g}x |"
+            f"| {_fmt_share(r)} | {ref / r['wall_median']:.2g}x |"
         )
     return lines
 
@@ -666,6 +706,22 @@ def target_lines(found: list[dict[str, Any]]) -> list[str]:
 def machine_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
     try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "surrogate_xai", "adapters"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        facts["commit"] = commit + (" (library has uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        facts["commit"] = "unknown"
+    try:
         cpu = next(
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -694,7 +750,7 @@ def machine_facts() -> dict[str, Any]:
 def render(result: dict[str, Any]) -> str:
     facts = result["machine"]
     versions = ", ".join(
-        f"{k} {v}" for k, v in facts.items() if k not in ("nproc", "python", "cpu")
+        f"{k} {v}" for k, v in facts.items() if k not in ("nproc", "python", "cpu", "commit")
     )
     lines = [
         SECTION,
@@ -703,13 +759,14 @@ def render(result: dict[str, Any]) -> str:
         f"Date: {result['date']}, total run time {result['total_minutes']:.1f} min  ",
         f"Machine: {facts['nproc']} cores ({facts['cpu']}), load average before/after "
         f"{result['load_before']} / {result['load_after']}, Python {facts['python']}  ",
+        f"Library commit: {facts['commit']}  ",
         f"Versions: {versions}",
         "",
         "How it is measured: both sides call the same onnxruntime session (1 intra-op thread). "
         "The reference set is the whole training set for every method (shap's Independent "
         "masker gets `max_samples=len(train)`). Error is `||phi_hat - phi||_2 / ||phi||_2` per row "
-        "against the exact interventional game over the training set (TreeExplainer on the "
-        "native model's raw output, averaged over 100-row chunks). All methods explain the same "
+        "against the exact interventional game over the training set (how it is computed and "
+        "checked is given per dataset). All methods explain the same "
         f"held-out rows ({result['rows']} per dataset), one row per call, interleaved row by "
         "row. *model rows/row* are rows the model evaluated per explained row; *% time in "
         "model* is time inside onnxruntime over the calls' wall time. Our explainers rebuild "
@@ -739,7 +796,8 @@ def render(result: dict[str, Any]) -> str:
             "",
             *table(ds["rows"]),
             "",
-            "Design rebuilt per `explain()` call: "
+            "Time to build the sampling design in each `explain()` call (median, included in "
+            "the wall time): "
             + ", ".join(
                 f"{r['method']} {r['budget'].split(' ')[0]} {r['design_s']:.2g} s"
                 for r in ds["rows"]

@@ -57,7 +57,8 @@ class Background:
         self.weights = w
         self.kind = kind
         self.details = dict(details or {})
-        self._hash: str | None = None
+        # Computed once here, so that reading it later never changes the object.
+        self._hash = frame_digest(self.data, self.weights)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -68,8 +69,7 @@ class Background:
 
     @property
     def hash(self) -> str:
-        if self._hash is None:
-            self._hash = frame_digest(self.data, self.weights)
+        """sha256 of the rows (column names, values) and weights."""
         return self._hash
 
     def with_columns(self, columns: list[str]) -> Background:

@@ -7,7 +7,7 @@ and rows to explain; each failed property raises ``AssertionError`` naming it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ def check_explainer(
     background: Any,
     X: pd.DataFrame | np.ndarray,
     *,
+    feature_groups: Mapping[str, Sequence[str]] | None = None,
     atol: float = 1e-9,
 ) -> Explanation:
     """Run the shared checks; returns the explanation of ``X`` for further assertions.
@@ -56,7 +57,7 @@ def check_explainer(
     else:
         raise AssertionError("explain() before fit() must raise NotFittedError")
 
-    explainer = make().fit(model, background)
+    explainer = make().fit(model, background, feature_groups=feature_groups)
     params = copy.deepcopy(explainer.get_params())
     state = _state(explainer)
     first = explainer.explain(X)
@@ -67,7 +68,7 @@ def check_explainer(
 
     second = explainer.explain(X)
     if not np.array_equal(first.values, second.values) or not np.array_equal(
-        first.stderr, second.stderr
+        first.stderr, second.stderr, equal_nan=True
     ):
         raise AssertionError("the same seed gave different values on a second call")
 
@@ -77,7 +78,7 @@ def check_explainer(
         raise AssertionError(f"values/stderr shape {first.values.shape}, expected {(n, d, k)}")
     if first.base_values.shape != (n, k):
         raise AssertionError(f"base_values shape {first.base_values.shape}, expected {(n, k)}")
-    if np.any(first.stderr < 0) or not np.all(np.isfinite(first.values)):
+    if np.any(first.stderr < 0) or not np.all(np.isfinite(first.values)):  # NaN: not estimated
         raise AssertionError("values must be finite and standard errors non-negative")
 
     total = first.values.sum(axis=1) + first.base_values
@@ -88,7 +89,7 @@ def check_explainer(
 
     back = Explanation.from_json(first.to_json())
     for name in ("values", "base_values", "stderr"):
-        if not np.array_equal(getattr(back, name), getattr(first, name)):
+        if not np.array_equal(getattr(back, name), getattr(first, name), equal_nan=True):
             raise AssertionError(f"JSON round trip changed {name}")
     if back.feature_names != first.feature_names or back.provenance.seed != first.provenance.seed:
         raise AssertionError("JSON round trip changed names or provenance")
