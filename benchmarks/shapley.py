@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -703,6 +704,15 @@ def target_lines(found: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def library_digest() -> str:
+    """sha256 (first 12 hex digits) of the library's source as it was when the run started."""
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "surrogate_xai").rglob("*.py")):
+        h.update(str(path.relative_to(ROOT)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def machine_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
     try:
@@ -759,7 +769,7 @@ def render(result: dict[str, Any]) -> str:
         f"Date: {result['date']}, total run time {result['total_minutes']:.1f} min  ",
         f"Machine: {facts['nproc']} cores ({facts['cpu']}), load average before/after "
         f"{result['load_before']} / {result['load_after']}, Python {facts['python']}  ",
-        f"Library commit: {facts['commit']}  ",
+        f"Library commit: {facts['commit']}, source digest {result['library_digest']}  ",
         f"Versions: {versions}",
         "",
         "How it is measured: both sides call the same onnxruntime session (1 intra-op thread). "
@@ -886,6 +896,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_facts(),
         "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "rows": n_rows,
+        "library_digest": library_digest(),
         "datasets": [],
     }
     builders: dict[str, Callable[[], Case]] = {

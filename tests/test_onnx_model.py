@@ -1,0 +1,149 @@
+"""ONNXModel on real graphs: tensor and per-column inputs, ZipMap, outputs, chunks, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import surrogate_xai as sx
+from surrogate_xai.exceptions import (
+    ConfigurationError,
+    InvalidValueError,
+    MissingColumnError,
+    ModelLoadError,
+)
+
+
+def test_tensor_mode_matches_native(gbm_regressor):
+    native, path, X = gbm_regressor
+    model = sx.ONNXModel(path)
+    assert model.feature_names == [f"x{j}" for j in range(8)]
+    assert model.output_names == ["variable"]
+    out = model.predict(X.to_numpy())
+    np.testing.assert_allclose(out[:, 0], native.predict(X), rtol=1e-5, atol=1e-5)
+    assert model.n_evaluations == len(X)
+    assert model.identity == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+
+
+def test_names_for_a_tensor_input(gbm_regressor):
+    _, path, X = gbm_regressor
+    model = sx.ONNXModel(path, feature_names=list("abcdefgh"))
+    frame = X.set_axis(list("abcdefgh"), axis=1)
+    np.testing.assert_array_equal(model.predict(frame), model.predict(X.to_numpy()))
+    with pytest.raises(ConfigurationError, match="feature_names has 3 names"):
+        sx.ONNXModel(path, feature_names=["a", "b", "c"])
+
+
+def test_chunking_under_a_memory_cap_gives_the_same_numbers(gbm_regressor):
+    _, path, X = gbm_regressor
+    whole = sx.ONNXModel(path).predict(X)
+    small = sx.ONNXModel(path, memory_limit=8 * 8 * 7)  # 7 rows per call
+    np.testing.assert_array_equal(small.predict(X), whole)
+    assert small.n_evaluations == len(X)
+
+
+def test_column_mode_with_text_and_known_categories(credit_model):
+    pipe, path, X = credit_model
+    model = sx.ONNXModel(path, output="probability")
+    assert model.feature_names == list(X.columns)
+    kinds = model.feature_kinds
+    assert kinds["purpose"] == "categorical"
+    assert kinds["age_in_years"] == "numeric"
+    assert "car (new)" in model.known_categories["purpose"]
+    np.testing.assert_allclose(
+        model.predict(X.iloc[:50]), pipe.predict_proba(X.iloc[:50]), atol=1e-5
+    )
+
+
+def test_zipmap_output_is_read_as_a_matrix(credit_model, tmp_path):
+    from skl2onnx import to_onnx
+
+    from surrogate_xai.adapters.sklearn import input_types
+
+    pipe, _, X = credit_model
+    proto = to_onnx(pipe, initial_types=input_types(X), target_opset=17)  # ZipMap left on
+    path = tmp_path / "zipmap.onnx"
+    path.write_bytes(proto.SerializeToString())
+    model = sx.ONNXModel(path)
+    assert model.describe()["output"] == "output_probability"
+    assert model.output_names == ["output_probability[bad]", "output_probability[good]"]
+    np.testing.assert_allclose(
+        model.predict(X.iloc[:20]), pipe.predict_proba(X.iloc[:20]), atol=1e-5
+    )
+
+
+def test_choosing_outputs(credit_model):
+    _, path, _ = credit_model
+    assert sx.ONNXModel(path, output="label").output_names == ["label"]
+    with pytest.raises(ConfigurationError, match="unknown output 'nope'"):
+        sx.ONNXModel(path, output="nope")
+    with pytest.raises(ConfigurationError, match="no margin"):
+        sx.ONNXModel(path, output="margin")
+
+
+def test_not_an_onnx_file(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_text("definitely not protobuf")
+    with pytest.raises(ModelLoadError, match="is not a usable ONNX model"):
+        sx.ONNXModel(bad)
+    with pytest.raises(ModelLoadError, match="no ONNX file"):
+        sx.ONNXModel(tmp_path / "missing.onnx")
+
+
+def test_missing_column_and_wrong_width(credit_model, gbm_regressor):
+    _, path, X = credit_model
+    model = sx.ONNXModel(path)
+    with pytest.raises(MissingColumnError, match="'purpose'"):
+        model.predict(X.drop(columns="purpose"))
+    _, gpath, G = gbm_regressor
+    with pytest.raises(sx.InputError, match="2-D array with 8 columns"):
+        sx.ONNXModel(gpath).predict(G.to_numpy()[:, :3])
+
+
+def int_input_graph() -> bytes:
+    """y = float(count) * 2 + x, with count an int64 input: a graph built by hand."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Cast", ["count"], ["c"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["c", "c"], ["c2"]),
+            helper.make_node("Add", ["c2", "x"], ["y"]),
+        ],
+        "int_input",
+        [
+            helper.make_tensor_value_info("count", TensorProto.INT64, [None, 1]),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return model.SerializeToString()
+
+
+def test_int64_inputs_take_whole_numbers_only():
+    model = sx.ONNXModel(int_input_graph())
+    assert model.feature_kinds == {"count": "numeric", "x": "numeric"}
+    frame = pd.DataFrame({"count": [1, 2, 3], "x": [0.5, 0.25, 0.0]})
+    np.testing.assert_allclose(model.predict(frame)[:, 0], [2.5, 4.25, 6.0])
+    with pytest.raises(InvalidValueError, match=r"column 'count' is an integer input .* row 1"):
+        model.predict(frame.assign(count=[1.0, 2.5, 3.0]))
+    # Perturbations only ever combine real values, so explaining such a model just works.
+    exp = sx.ExactSHAP().fit(model, frame).explain(frame.iloc[:1])
+    np.testing.assert_allclose(exp.values[0, :, 0], [2 * (1 - 2), 0.5 - 0.25], atol=1e-6)
+
+
+def test_explaining_through_onnx_equals_explaining_the_native_model(credit_model):
+    pipe, path, X = credit_model
+    onnx_model = sx.ONNXModel(path, output="probability")
+    native = sx.FunctionModel(
+        lambda frame: pipe.predict_proba(pd.DataFrame(frame)),
+        feature_names=list(X.columns),
+        output_names=onnx_model.output_names,
+    )
+    make = lambda: sx.KernelSHAP(max_evals=3_000, random_state=2)  # noqa: E731
+    a = make().fit(onnx_model, X.iloc[100:150]).explain(X.iloc[:3])
+    b = make().fit(native, X.iloc[100:150]).explain(X.iloc[:3])
+    # Same design, same rows; only float32 inside the graph differs.
+    np.testing.assert_allclose(a.values, b.values, atol=2e-5)
