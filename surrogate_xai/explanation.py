@@ -287,7 +287,7 @@ class Explanation:
             "values": self.values.tolist(),
             "base_values": self.base_values.tolist(),
             # NaN (no standard error available, e.g. the shap backend) is written as null.
-            "stderr": np.where(np.isnan(self.stderr), None, self.stderr).tolist(),
+            "stderr": np.where(np.isnan(self.stderr), np.asarray(None), self.stderr).tolist(),
             "data": _data_to_json(self.data),
             "diagnostics": self.diagnostics.to_dict(),
             "provenance": self.provenance.to_dict(),

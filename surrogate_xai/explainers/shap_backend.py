@@ -81,7 +81,7 @@ class ShapKernel(ShapleyExplainer):
         bg_frame = self.background_.data.loc[:, list(self.schema_.columns)]
         codebook = Codebook(self.schema_, [bg_frame, frame])
         X_enc = codebook.encode(frame)
-        seed = self._seed()
+        seed = resolve_seed(self.random_state)
 
         def predict(rows: np.ndarray) -> np.ndarray:
             return model.predict(codebook.decode(np.asarray(rows, dtype=np.float64)))
