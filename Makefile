@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := sklearn,xgboost,lightgbm,http,dev
+EXTRAS := sklearn,xgboost,lightgbm,http,torch,dev
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
@@ -12,6 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0  # CPU wheel; see the torch extra
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 

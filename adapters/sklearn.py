@@ -93,4 +93,5 @@ def to_onnx(
         return np.asarray(estimator.predict(rows))
 
     report = check_parity(native, model, frame, atol=atol, raise_on_failure=True)
+    model.parity = report.to_dict()
     return model, report

@@ -114,6 +114,9 @@ class ONNXModel(BaseModel):
         self._identity = hashlib.sha256(data).hexdigest()
         self.output = output
         self.intra_op_num_threads = intra_op_num_threads
+        #: Evidence that the graph equals the model it was exported from (set by the
+        #: adapters' ``to_onnx``); recorded in every explanation's provenance.
+        self.parity: dict[str, Any] | None = None
         self._memory_limit = memory_limit
         self._allow_missing = allow_missing
 
@@ -292,4 +295,5 @@ class ONNXModel(BaseModel):
             "output": self._output,
             "input_mode": "tensor" if self._tensor_mode else "columns",
             "intra_op_num_threads": self.intra_op_num_threads,
+            "parity": self.parity,
         }
