@@ -1,6 +1,7 @@
 """surrogate-xai: explanations for any model behind ``predict(X) -> (n_samples, n_outputs)``."""
 
 from .background import Background
+from .compare import Comparison, compare
 from .exceptions import (
     ConfigurationError,
     InputError,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Background",
     "BaseModel",
+    "Comparison",
     "ConfigurationError",
     "Diagnostics",
     "ExactSHAP",
@@ -38,4 +40,5 @@ __all__ = [
     "SurrogateXAIError",
     "TooManyFeaturesError",
     "check_parity",
+    "compare",
 ]

@@ -7,6 +7,7 @@ import surrogate_xai as sx
 EXPECTED = {
     "Background",
     "BaseModel",
+    "Comparison",
     "ConfigurationError",
     "Diagnostics",
     "ExactSHAP",
@@ -25,6 +26,7 @@ EXPECTED = {
     "SurrogateXAIError",
     "TooManyFeaturesError",
     "check_parity",
+    "compare",
 }
 
 
