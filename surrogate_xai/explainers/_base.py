@@ -8,6 +8,8 @@ changes the explainer, so one fitted explainer can serve many calls (and threads
 from __future__ import annotations
 
 import inspect
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Self
@@ -152,6 +154,10 @@ class ShapleyExplainer(BaseExplainer):
     def _seed(self) -> int | None:
         return None
 
+    def _design_key(self) -> tuple[Any, ...]:
+        """The parameters the design depends on (besides sizes and seed)."""
+        return ()
+
     # -- explaining --------------------------------------------------------------------------
     def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``, raw feature space)."""
@@ -162,7 +168,7 @@ class ShapleyExplainer(BaseExplainer):
         codebook = Codebook(self.schema_, [bg_frame, frame])
         X_enc = codebook.encode(frame)
         seed = self._seed()
-        design = self._design(len(self.feature_names_), len(self.background_), seed)
+        design = _cached_design(self, len(self.feature_names_), len(self.background_), seed)
 
         def predict(rows: np.ndarray) -> np.ndarray:
             return model.predict(codebook.decode(rows))
@@ -237,6 +243,33 @@ class ShapleyExplainer(BaseExplainer):
             diagnostics=diagnostics,
             provenance=provenance,
         )
+
+
+_DESIGNS: OrderedDict[tuple[Any, ...], BlockDesign] = OrderedDict()
+_DESIGNS_LOCK = threading.Lock()
+_DESIGNS_KEPT = 2  # designs can be tens of MB; keep the last few for repeated calls
+
+
+def _cached_design(
+    explainer: ShapleyExplainer, n_units: int, n_background: int, seed: int | None
+) -> BlockDesign:
+    """The design for these sizes and seed, built once and shared by repeated calls.
+
+    A design is a pure function of the method, its design parameters, the sizes and the seed,
+    and is never written to, so sharing it cannot change a result.
+    """
+    key = (type(explainer), explainer._design_key(), n_units, n_background, seed)
+    with _DESIGNS_LOCK:
+        hit = _DESIGNS.get(key)
+        if hit is not None:
+            _DESIGNS.move_to_end(key)
+            return hit
+    design = explainer._design(n_units, n_background, seed)
+    with _DESIGNS_LOCK:
+        _DESIGNS[key] = design
+        while len(_DESIGNS) > _DESIGNS_KEPT:
+            _DESIGNS.popitem(last=False)
+    return design
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,29 @@ from ..regression import constrained_wls_map
 
 
 @dataclass(frozen=True)
+class PairSandwich:
+    """Pieces of the HC3 sandwich variance of regression blocks, pairs as sampling units.
+
+    Attributes
+    ----------
+    masks : float array of shape (n_blocks, rows_per_block, n_units)
+        The coalitions as numbers, for residuals ``y − Z φ``.
+    G_first, G_second : arrays of shape (n_blocks, n_units, n_pairs)
+        The columns of ``G`` of each sampled pair's coalition and of its complement.
+    inverse : array of shape (n_blocks, n_pairs, 2, 2)
+        ``(I − H_pp)^-1``, with ``H_pp`` the pair's block of the hat matrix.
+    rows : int array of shape (n_pairs, 2)
+        Rows of each pair within a block.
+    """
+
+    masks: np.ndarray
+    G_first: np.ndarray
+    G_second: np.ndarray
+    inverse: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
 class BlockDesign:
     """Blocks of coalitions, each evaluated against one background row.
 
@@ -55,17 +78,19 @@ class BlockDesign:
     exact_blocks: bool
     cycles: int
     n_background: int
-    #: Optional difference form shared by all blocks: unit ``i``'s value is
-    #: ``Σ_p weight[i, p] (v[plus[i, p]] − v[minus[i, p]])`` over the values ``v`` of
-    #: ``[∅, masks..., full]``. Used by exact enumeration, so that a unit the model ignores gets
-    #: exactly zero (each difference is exactly zero) rather than rounding noise.
+    #: Optional difference form, arrays of shape (n_blocks or 1, n_units, n_terms): unit
+    #: ``i``'s value is ``Σ_p weight[i, p] (v[plus[i, p]] − v[minus[i, p]])`` over the block's
+    #: values ``v`` of ``[∅, masks..., full]``. Exact enumeration and permutations use it, so
+    #: that a unit the model ignores gets exactly zero (every difference is exactly zero)
+    #: rather than the rounding noise of a matrix product.
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    #: Optional, for regression blocks: rows of each sampled coalition pair within a block,
-    #: shape (n_pairs, 2), and ``(I − H_pp)^-1`` per block and pair, shape
-    #: (n_blocks, n_pairs, 2, 2), with ``H_pp`` the pair's block of the hat matrix. They give
-    #: each block's own (HC3, pairs as sampling units) standard error.
-    pair_rows: np.ndarray | None = None
-    pair_inverse: np.ndarray | None = None
+    #: Optional, for regression blocks: what each block's own standard error needs.
+    sandwich: PairSandwich | None = None
+
+    def __post_init__(self) -> None:
+        # Designs are cached and shared between calls and threads: make them read-only.
+        for value in (self.masks, self.G, self.h, self.baselines):
+            value.flags.writeable = False
 
     @property
     def n_blocks(self) -> int:
@@ -184,7 +209,7 @@ def shapley_pairs(n_units: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plus.append(without | (1 << i))
         minus.append(without)
         w.append(weight[sizes[without]])
-    return np.array(plus), np.array(minus), np.array(w)
+    return np.array(plus)[None], np.array(minus)[None], np.array(w)[None]
 
 
 def exact_design(n_units: int, n_background: int) -> BlockDesign:
@@ -302,17 +327,14 @@ def kernel_design(
     Gp = np.moveaxis(G[:, :, pair_rows], 1, -2)  # (K, P, d, 2)
     hat = Zp @ Gp
     inverse = np.linalg.pinv(np.eye(2) - hat)
-    return BlockDesign(
-        masks,
-        G,
-        h,
-        baselines,
-        False,
-        cycles,
-        n_background,
-        pair_rows=pair_rows,
-        pair_inverse=inverse,
+    sandwich = PairSandwich(
+        masks=masks.astype(np.float64),
+        G_first=np.ascontiguousarray(G[:, :, pair_rows[:, 0]]),
+        G_second=np.ascontiguousarray(G[:, :, pair_rows[:, 1]]),
+        inverse=inverse,
+        rows=pair_rows,
     )
+    return BlockDesign(masks, G, h, baselines, False, cycles, n_background, sandwich=sandwich)
 
 
 # -- permutation blocks --------------------------------------------------------------------
@@ -363,4 +385,16 @@ def permutation_design(
     np.add.at(G, (kk, entering, row), scale)
     np.add.at(G, (kk, chains[:, :, 1:d], row), -scale)
     np.add.at(h, (np.arange(K)[:, None], chains[:, :, d - 1]), scale)
-    return BlockDesign(masks, G, h, baselines, d <= 2, cycles, n_background)
+    # The same estimate as differences: in chain c the unit entering at step t gains
+    # v[prefix t + 1] − v[prefix t], indexed into [∅, rows..., full].
+    plus = np.empty((K, d, n_chains), dtype=np.intp)
+    minus = np.empty((K, d, n_chains), dtype=np.intp)
+    steps = np.arange(d)
+    after = np.where(steps < d - 1, 1 + cc * (d - 1) + steps, m + 1)  # (1, C, d)
+    before = np.where(steps > 0, cc * (d - 1) + steps, 0)
+    plus[kk, chains, cc] = np.broadcast_to(after, chains.shape)
+    minus[kk, chains, cc] = np.broadcast_to(before, chains.shape)
+    weight = np.full((1, 1, n_chains), scale)
+    return BlockDesign(
+        masks, G, h, baselines, d <= 2, cycles, n_background, pairs=(plus, minus, weight)
+    )

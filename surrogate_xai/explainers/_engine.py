@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._design import BlockDesign
+from ._design import BlockDesign, PairSandwich
 from ._estimate import combine_blocks
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -34,6 +34,11 @@ class Problem:
     base_value: np.ndarray  # (n_outputs,)
     unit_index: np.ndarray  # (n_features,) unit of each column
     n_units: int
+
+    @property
+    def identity_units(self) -> bool:
+        """Every column is its own unit, in order (no groups)."""
+        return self.n_units == len(self.unit_index)
 
 
 @dataclass(frozen=True)
@@ -60,32 +65,39 @@ def _differing_units(x: np.ndarray, problem: Problem) -> np.ndarray:
 
 def _unique_rows(eff: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of one representative per distinct (background row, effective coalition)."""
-    bits = np.packbits(eff, axis=-1)
-    key = np.concatenate([base.astype("<i4").view(np.uint8).reshape(-1, 4), bits], axis=1)
-    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
+    n_units = eff.shape[1]
+    bits = np.packbits(eff, axis=-1, bitorder="little")
+    if n_units + int(base.max(initial=0)).bit_length() <= 63:
+        # One int64 per row sorts several times faster than a byte-string key.
+        padded = np.zeros((len(eff), 8), dtype=np.uint8)
+        padded[:, : bits.shape[1]] = bits
+        key = padded.view("<u8").ravel().astype(np.int64) | (base.astype(np.int64) << n_units)
+    else:
+        raw = np.concatenate([base.astype("<i4").view(np.uint8).reshape(-1, 4), bits], axis=1)
+        key = np.ascontiguousarray(raw).view(np.dtype((np.void, raw.shape[1]))).ravel()
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     return first, inverse.ravel()
 
 
-def _block_variance(
-    phi: np.ndarray,
-    y: np.ndarray,
-    masks: np.ndarray,
-    G: np.ndarray,
-    pair_rows: np.ndarray,
-    pair_inverse: np.ndarray,
-) -> np.ndarray:
+def _block_variance(phi: np.ndarray, y: np.ndarray, sandwich: PairSandwich, k: slice) -> np.ndarray:
     """Each regression block's sampling variance, shape (blocks, units, outputs).
 
     HC3-style sandwich with the sampled coalition pairs as units: a pair's residuals, scaled by
     ``(I − H_pp)^-1``, mapped through the pair's columns of ``G``. Enumerated coalitions are
     fixed by the design and add no variance.
     """
-    resid = y - np.einsum("rmg,rgo->rmo", masks.astype(np.float64), phi)
-    e = resid[:, pair_rows]  # (blocks, pairs, 2, outputs)
-    scaled = pair_inverse @ e
-    influence = np.einsum("rgpa,rpao->rpgo", G[:, :, pair_rows], scaled)
-    return (influence**2).sum(axis=1)
+    resid = y - sandwich.masks[k] @ phi  # (blocks, rows, outputs)
+    e1, e2 = resid[:, sandwich.rows[:, 0]], resid[:, sandwich.rows[:, 1]]
+    inv = sandwich.inverse[k]
+    # (I − H_pp)^-1 applied to each pair's two residuals, written out for 2 × 2.
+    s1 = inv[:, :, 0, 0, None] * e1 + inv[:, :, 0, 1, None] * e2
+    s2 = inv[:, :, 1, 0, None] * e1 + inv[:, :, 1, 1, None] * e2
+    G1, G2 = sandwich.G_first[k], sandwich.G_second[k]
+    out = np.empty(phi.shape)
+    for o in range(phi.shape[2]):
+        influence = G1 * s1[:, None, :, o] + G2 * s2[:, None, :, o]
+        out[:, :, o] = np.einsum("rgp,rgp->rg", influence, influence)
+    return out
 
 
 def explain_row(
@@ -109,15 +121,24 @@ def explain_row(
         masks, G, h = design.block(sl)
         base = design.baselines[sl]
         n_r, m = masks.shape[0], masks.shape[1]
-        d_b = differs[base][:, None, :]
-        eff = (masks & d_b).reshape(n_r * m, problem.n_units)
         row_base = np.repeat(base, m)
-        is_base = ~eff.any(axis=1)
-        is_x = (eff == np.repeat(differs[base], m, axis=0)).all(axis=1)
-        todo = np.flatnonzero(~(is_base | is_x))
-        first, inverse = _unique_rows(eff[todo], row_base[todo])
-        rep = todo[first]
-        cols = eff[rep][:, problem.unit_index]
+        if differs[base].all():
+            # x differs from these background rows in every unit (the usual case for
+            # continuous data): no row can be known or shared, so skip looking for them.
+            eff = masks.reshape(n_r * m, problem.n_units)
+            is_base = is_x = np.zeros(n_r * m, dtype=bool)
+            todo = rep = np.arange(n_r * m)
+            inverse = todo
+        else:
+            eff = (masks & differs[base][:, None, :]).reshape(n_r * m, problem.n_units)
+            # eff only switches units where x and b differ: switching none gives b, all gives x.
+            count = np.add.reduce(eff, axis=1, dtype=np.int32)
+            is_base = count == 0
+            is_x = count == np.repeat(differs[base].sum(axis=1), m)
+            todo = np.flatnonzero(~(is_base | is_x))
+            first, inverse = _unique_rows(eff[todo], row_base[todo])
+            rep = todo[first]
+        cols = eff[rep] if problem.identity_units else eff[rep][:, problem.unit_index]
         rows = np.where(cols, x[None, :], problem.background[row_base[rep]])
         if f_x is None:
             rows = np.vstack([x[None, :], rows])
@@ -133,17 +154,16 @@ def explain_row(
         f_b = problem.f_background[base]
         y = y.reshape(n_r, m, n_out) - f_b[:, None, :]
         if design.pairs is None:
-            phi = np.einsum("rgm,rmo->rgo", G, y) + h[:, :, None] * (f_x - f_b)[:, None, :]
+            phi = G @ y + h[:, :, None] * (f_x - f_b)[:, None, :]
         else:
-            plus, minus, weight = design.pairs
+            plus, minus, weight = (a[sl] if a.shape[0] > 1 else a for a in design.pairs)
             full = np.concatenate([np.zeros((n_r, 1, n_out)), y, (f_x - f_b)[:, None, :]], axis=1)
-            diff = full[:, plus] - full[:, minus]  # (rounds, units, pairs, outputs)
-            phi = np.einsum("rgpo,gp->rgo", diff, weight)
+            r = np.arange(n_r)[:, None, None]
+            diff = full[r, plus] - full[r, minus]  # (blocks, units, terms, outputs)
+            phi = (diff * weight[..., None]).sum(axis=2)
         phis.append(phi)
-        if design.pair_rows is not None and design.pair_inverse is not None:
-            variances.append(
-                _block_variance(phi, y, masks, G, design.pair_rows, design.pair_inverse[sl])
-            )
+        if design.sandwich is not None:
+            variances.append(_block_variance(phi, y, design.sandwich, sl))
         done = sl.stop
         if tol is not None or done >= n_blocks:
             used = design.baselines[:done]

@@ -67,6 +67,9 @@ class KernelSHAP(SampledShapleyExplainer):
         if self.coalitions_per_block is not None:
             _positive_int("coalitions_per_block", self.coalitions_per_block, minimum=2)
 
+    def _design_key(self) -> tuple[object, ...]:
+        return (self.max_evals, self.coalitions_per_block)
+
     def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         full = 2**n_units - 2 if n_units < 62 else None
         if full is not None and n_background * full + 1 <= self.max_evals:

@@ -50,6 +50,9 @@ class PermutationSHAP(SampledShapleyExplainer):
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
 
+    def _design_key(self) -> tuple[object, ...]:
+        return (self.max_evals,)
+
     def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         per_pair = max(2 * (n_units - 1), 1)
         plan = plan_blocks(
