@@ -122,13 +122,19 @@ def explain_row(
         base = design.baselines[sl]
         n_r, m = masks.shape[0], masks.shape[1]
         row_base = np.repeat(base, m)
+        # The first round also evaluates x itself, in the same call, as row 0.
+        lead = 1 if f_x is None else 0
         if differs[base].all():
             # x differs from these background rows in every unit (the usual case for
-            # continuous data): no row can be known or shared, so skip looking for them.
-            eff = masks.reshape(n_r * m, problem.n_units)
+            # continuous data): no row can be known or shared, so skip looking for them, and
+            # build the rows block by block without copying each background row m times.
             is_base = is_x = np.zeros(n_r * m, dtype=bool)
-            todo = rep = np.arange(n_r * m)
-            inverse = todo
+            todo = inverse = np.arange(n_r * m)
+            cols = masks if problem.identity_units else masks[:, :, problem.unit_index]
+            rows = np.empty((lead + n_r * m, len(x)))
+            block_rows = rows[lead:].reshape(n_r, m, len(x))
+            block_rows[...] = problem.background[base][:, None, :]
+            np.copyto(block_rows, x, where=cols)
         else:
             eff = (masks & differs[base][:, None, :]).reshape(n_r * m, problem.n_units)
             # eff only switches units where x and b differ: switching none gives b, all gives x.
@@ -138,10 +144,12 @@ def explain_row(
             todo = np.flatnonzero(~(is_base | is_x))
             first, inverse = _unique_rows(eff[todo], row_base[todo])
             rep = todo[first]
-        cols = eff[rep] if problem.identity_units else eff[rep][:, problem.unit_index]
-        rows = np.where(cols, x[None, :], problem.background[row_base[rep]])
-        if f_x is None:
-            rows = np.vstack([x[None, :], rows])
+            cols = eff[rep] if problem.identity_units else eff[rep][:, problem.unit_index]
+            rows = np.empty((lead + len(rep), len(x)))
+            rows[lead:] = problem.background[row_base[rep]]
+            np.copyto(rows[lead:], x, where=cols)
+        if lead:
+            rows[0] = x
         out = problem.predict(rows)
         evaluations += len(rows)
         if f_x is None:
