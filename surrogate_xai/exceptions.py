@@ -53,6 +53,11 @@ class ModelEvaluationError(ModelError):
     """The model raised while predicting."""
 
 
+class RemoteModelError(ModelEvaluationError):
+    """A remote model could not be queried: an error status, a timeout or a lost connection
+    (after retries), or an answer that is not a prediction."""
+
+
 class NonFiniteOutputError(ModelError):
     """The model returned NaN or infinity."""
 
