@@ -283,6 +283,13 @@ class ONNXModel(BaseModel):
         return out.reshape(len(out), -1)
 
     @property
+    def input_dtype(self) -> np.dtype:
+        """The type rows can be built in without changing what the graph sees."""
+        if self._tensor_mode:
+            return np.dtype(self._input_dtype)
+        return np.dtype(np.float64)
+
+    @property
     def model_bytes(self) -> bytes:
         """The ONNX bytes this model was built from (e.g. to ship to workers once)."""
         return self._bytes

@@ -131,7 +131,7 @@ def explain_row(
             is_base = is_x = np.zeros(n_r * m, dtype=bool)
             todo = inverse = np.arange(n_r * m)
             cols = masks if problem.identity_units else masks[:, :, problem.unit_index]
-            rows = np.empty((lead + n_r * m, len(x)))
+            rows = np.empty((lead + n_r * m, len(x)), dtype=x.dtype)
             block_rows = rows[lead:].reshape(n_r, m, len(x))
             block_rows[...] = problem.background[base][:, None, :]
             np.copyto(block_rows, x, where=cols)
@@ -145,7 +145,7 @@ def explain_row(
             first, inverse = _unique_rows(eff[todo], row_base[todo])
             rep = todo[first]
             cols = eff[rep] if problem.identity_units else eff[rep][:, problem.unit_index]
-            rows = np.empty((lead + len(rep), len(x)))
+            rows = np.empty((lead + len(rep), len(x)), dtype=x.dtype)
             rows[lead:] = problem.background[row_base[rep]]
             np.copyto(rows[lead:], x, where=cols)
         if lead:
