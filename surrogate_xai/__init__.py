@@ -1,5 +1,6 @@
 """surrogate-xai: explanations for any model behind ``predict(X) -> (n_samples, n_outputs)``."""
 
+from . import groups as groups  # sx.groups.image_patches(...), a module, kept out of __all__
 from .background import Background
 from .compare import Comparison, compare
 from .exceptions import (
