@@ -301,22 +301,8 @@ class HTTPModel(BaseModel):
         self._response_path = _key_path(response_key, "response_key")
         self._setup_endpoint(url, headers)
 
-        self._feature_names = names
-        self._output_names = [str(c) for c in (output_names or ["output"])]
         self._identity = identity or f"http:{self._bare_url}"
-        self._known_categories = {
-            str(k): [str(v) for v in vs] for k, vs in (categories or {}).items()
-        }
-        unknown = [c for c in self._known_categories if c not in names]
-        if unknown:
-            raise ConfigurationError(f"categories given for unknown column(s) {unknown}")
-        self._feature_kinds = (
-            {c: ("categorical" if c in self._known_categories else "numeric") for c in names}
-            if self._known_categories
-            else None
-        )
-        self._allow_missing = allow_missing
-        self._memory_limit = memory_limit
+        self._declare_columns(names, output_names, categories, allow_missing, memory_limit)
 
         self.instance_format: InstanceFormat = instance_format
         self.request_key = request_key

@@ -144,6 +144,35 @@ class BaseModel:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
     # -- helpers -----------------------------------------------------------------------------
+    def _declare_columns(
+        self,
+        feature_names: list[str],
+        output_names: Sequence[str] | None,
+        categories: Mapping[str, Sequence[str]] | None,
+        allow_missing: bool,
+        memory_limit: int,
+    ) -> None:
+        """Columns, outputs and value rules declared by the user (for models without a graph
+        to read them from): columns with declared categories are categorical."""
+        self._feature_names = list(feature_names)
+        self._output_names = [str(c) for c in (output_names or ["output"])]
+        self._known_categories = {
+            str(k): [str(v) for v in vs] for k, vs in (categories or {}).items()
+        }
+        unknown = [c for c in self._known_categories if c not in self._feature_names]
+        if unknown:
+            raise ConfigurationError(f"categories given for unknown column(s) {unknown}")
+        self._feature_kinds = (
+            {
+                c: ("categorical" if c in self._known_categories else "numeric")
+                for c in self._feature_names
+            }
+            if self._known_categories
+            else None
+        )
+        self._allow_missing = allow_missing
+        self._memory_limit = memory_limit
+
     def _chunk_rows(self) -> int:
         # 8 bytes per value is an upper bound of what a chunk costs on the way in; the model's
         # own intermediates are the caller's to budget through ``memory_limit``.
@@ -247,24 +276,10 @@ class FunctionModel(BaseModel):
             raise ConfigurationError("feature_names contains duplicates")
         self.fn = fn
         self.input_type = input_type
-        self._feature_names = names
-        self._output_names = [str(c) for c in (output_names or ["output"])]
         self._identity = identity or (
             f"function:{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
         )
-        self._known_categories = {
-            str(k): [str(v) for v in vs] for k, vs in (categories or {}).items()
-        }
-        unknown = [c for c in self._known_categories if c not in names]
-        if unknown:
-            raise ConfigurationError(f"categories given for unknown column(s) {unknown}")
-        self._feature_kinds = (
-            {c: ("categorical" if c in self._known_categories else "numeric") for c in names}
-            if self._known_categories
-            else None
-        )
-        self._allow_missing = allow_missing
-        self._memory_limit = memory_limit
+        self._declare_columns(names, output_names, categories, allow_missing, memory_limit)
 
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         if self.input_type == "frame":

@@ -159,13 +159,17 @@ class ShapleyExplainer(BaseExplainer):
         return ()
 
     # -- explaining --------------------------------------------------------------------------
+    def _prepare(self, X: pd.DataFrame | np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, Codebook]:
+        """Checked rows to explain, the background in the model's columns, and their codebook."""
+        self._check_fitted()
+        frame = self.schema_.check(as_frame(X, self.model_.feature_names), "X")
+        bg_frame = self.background_.data.loc[:, list(self.schema_.columns)]
+        return frame, bg_frame, Codebook(self.schema_, [bg_frame, frame])
+
     def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``, raw feature space)."""
-        self._check_fitted()
+        frame, bg_frame, codebook = self._prepare(X)
         model = self.model_
-        frame = self.schema_.check(as_frame(X, model.feature_names), "X")
-        bg_frame = self.background_.data.loc[:, list(self.schema_.columns)]
-        codebook = Codebook(self.schema_, [bg_frame, frame])
         # A model may take its rows in a narrower type (an ONNX graph with a float32 input):
         # building them in that type halves the memory traffic and changes no value the
         # model sees.

@@ -14,7 +14,6 @@ from ..background import Background
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
 from ..model import Model
-from ..tabular import Codebook, as_frame
 from ._base import ShapleyExplainer
 from ._design import BlockDesign
 from ._engine import RowResult
@@ -75,11 +74,8 @@ class ShapKernel(ShapleyExplainer):
     def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
         import shap
 
-        self._check_fitted()
+        frame, bg_frame, codebook = self._prepare(X)
         model = self.model_
-        frame = self.schema_.check(as_frame(X, model.feature_names), "X")
-        bg_frame = self.background_.data.loc[:, list(self.schema_.columns)]
-        codebook = Codebook(self.schema_, [bg_frame, frame])
         X_enc = codebook.encode(frame)
         seed = resolve_seed(self.random_state)
 
