@@ -100,6 +100,60 @@ def _block_variance(phi: np.ndarray, y: np.ndarray, sandwich: PairSandwich, k: s
     return out
 
 
+def _round_rows(
+    x: np.ndarray,
+    problem: Problem,
+    differs: np.ndarray,
+    masks: np.ndarray,
+    base: np.ndarray,
+    lead: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows a round must send to the model, after ``lead`` empty rows for the caller.
+
+    Returns ``rows, is_base, is_x, todo, inverse``: the round's row ``i`` is known to equal
+    ``f(b)`` where ``is_base``, ``f(x)`` where ``is_x``, and is sent row ``inverse[j]`` for
+    ``i = todo[j]``.
+    """
+    n_r, m, n_units = masks.shape
+    n, width = n_r * m, len(x)
+    d_b = differs[base]
+    partial = ~d_b.all(axis=1)  # blocks whose background row agrees with x somewhere
+    is_base = np.zeros(n, dtype=bool)
+    is_x = np.zeros(n, dtype=bool)
+    if not partial.any():
+        # x differs from these background rows in every unit (the usual case for continuous
+        # data): no row can be known or shared, so skip looking for them, and build the rows
+        # block by block without copying each background row m times.
+        cols = masks if problem.identity_units else masks[:, :, problem.unit_index]
+        rows = np.empty((lead + n, width), dtype=x.dtype)
+        block_rows = rows[lead:].reshape(n_r, m, width)
+        block_rows[...] = problem.background[base][:, None, :]
+        np.copyto(block_rows, x, where=cols)
+        todo = np.arange(n)
+        return rows, is_base, is_x, todo, todo
+    row_base = np.repeat(base, m)
+    direct = np.flatnonzero(np.repeat(~partial, m))
+    shared = np.flatnonzero(np.repeat(partial, m))
+    # Only switching units where x and b differ changes the row: none gives b, all gives x,
+    # and coalitions that agree there give the same row (found with one sort).
+    eff = (masks[partial] & d_b[partial][:, None, :]).reshape(-1, n_units)
+    count = np.add.reduce(eff, axis=1, dtype=np.int32)
+    is_base[shared] = count == 0
+    is_x[shared] = count == np.repeat(d_b[partial].sum(axis=1), m)
+    keep = ~(is_base[shared] | is_x[shared])
+    candidates = shared[keep]
+    first, shared_inverse = _unique_rows(eff[keep], row_base[candidates])
+    todo = np.concatenate([direct, candidates])
+    inverse = np.concatenate([np.arange(len(direct)), len(direct) + shared_inverse])
+    send = np.concatenate([direct, candidates[first]])
+    units = np.concatenate([masks.reshape(n, n_units)[direct], eff[keep][first]])
+    cols = units if problem.identity_units else units[:, problem.unit_index]
+    rows = np.empty((lead + len(send), width), dtype=x.dtype)
+    rows[lead:] = problem.background[row_base[send]]
+    np.copyto(rows[lead:], x, where=cols)
+    return rows, is_base, is_x, todo, inverse
+
+
 def explain_row(
     x: np.ndarray,
     problem: Problem,
@@ -121,33 +175,9 @@ def explain_row(
         masks, G, h = design.block(sl)
         base = design.baselines[sl]
         n_r, m = masks.shape[0], masks.shape[1]
-        row_base = np.repeat(base, m)
         # The first round also evaluates x itself, in the same call, as row 0.
         lead = 1 if f_x is None else 0
-        if differs[base].all():
-            # x differs from these background rows in every unit (the usual case for
-            # continuous data): no row can be known or shared, so skip looking for them, and
-            # build the rows block by block without copying each background row m times.
-            is_base = is_x = np.zeros(n_r * m, dtype=bool)
-            todo = inverse = np.arange(n_r * m)
-            cols = masks if problem.identity_units else masks[:, :, problem.unit_index]
-            rows = np.empty((lead + n_r * m, len(x)), dtype=x.dtype)
-            block_rows = rows[lead:].reshape(n_r, m, len(x))
-            block_rows[...] = problem.background[base][:, None, :]
-            np.copyto(block_rows, x, where=cols)
-        else:
-            eff = (masks & differs[base][:, None, :]).reshape(n_r * m, problem.n_units)
-            # eff only switches units where x and b differ: switching none gives b, all gives x.
-            count = np.add.reduce(eff, axis=1, dtype=np.int32)
-            is_base = count == 0
-            is_x = count == np.repeat(differs[base].sum(axis=1), m)
-            todo = np.flatnonzero(~(is_base | is_x))
-            first, inverse = _unique_rows(eff[todo], row_base[todo])
-            rep = todo[first]
-            cols = eff[rep] if problem.identity_units else eff[rep][:, problem.unit_index]
-            rows = np.empty((lead + len(rep), len(x)), dtype=x.dtype)
-            rows[lead:] = problem.background[row_base[rep]]
-            np.copyto(rows[lead:], x, where=cols)
+        rows, is_base, is_x, todo, inverse = _round_rows(x, problem, differs, masks, base, lead)
         if lead:
             rows[0] = x
         out = problem.predict(rows)
@@ -156,7 +186,7 @@ def explain_row(
             f_x, out = out[0], out[1:]
         n_out = len(f_x)
         y = np.empty((n_r * m, n_out))
-        y[is_base] = problem.f_background[row_base[is_base]]
+        y[is_base] = problem.f_background[np.repeat(base, m)[is_base]]
         y[is_x] = f_x
         y[todo] = out[inverse]
         f_b = problem.f_background[base]
