@@ -1,0 +1,160 @@
+"""check_parity on hand-made outputs: tolerances per output kind, flips apart from gaps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import surrogate_xai as sx
+from surrogate_xai.exceptions import ConfigurationError, ParityError
+from surrogate_xai.parity import DEFAULT_TOLERANCES
+
+
+def exported(values: np.ndarray, names: list[str] | None = None) -> sx.FunctionModel:
+    """A stand-in export that returns ``values`` for the rows ``0..n-1`` it is given."""
+    values = np.asarray(values, dtype=np.float64)
+    k = 1 if values.ndim == 1 else values.shape[1]
+    return sx.FunctionModel(
+        lambda X: values[np.asarray(X[:, 0], dtype=int)],
+        feature_names=["row"],
+        output_names=names or [f"p{j}" for j in range(k)],
+        input_type="array",
+    )
+
+
+def rows(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.float64).reshape(-1, 1)
+
+
+def native(values: np.ndarray):
+    values = np.asarray(values, dtype=np.float64)
+    return lambda X: values[np.asarray(X, dtype=int)[:, 0]]
+
+
+PROBS = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+
+
+def test_identical_outputs_pass_with_a_json_ready_report():
+    report = sx.check_parity(native(PROBS), exported(PROBS), rows(4))
+    assert report.passed
+    assert (report.max_abs_diff, report.decision_flips, report.rows_checked) == (0.0, 0, 4)
+    assert (report.atol, report.rtol) == DEFAULT_TOLERANCES["probability"]
+    assert [o.name for o in report.outputs] == ["p0", "p1"]
+    data = report.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert data["outputs"][1]["name"] == "p1"
+
+
+def test_a_gap_without_flips_fails_on_size_and_names_the_worst_cell():
+    # float32 rounding at a split behind a scaler: one tree's vote, no decision changed.
+    ours = PROBS + np.array([[0, 0], [0, 0], [-0.03, 0.03], [0, 0]])
+    report = sx.check_parity(native(PROBS), exported(ours), rows(4))
+    assert not report.passed
+    assert report.decision_flips == 0
+    assert report.rows_beyond_tolerance == 1
+    assert report.worst_row == 2
+    assert report.max_abs_diff == pytest.approx(0.03)
+    with pytest.raises(ParityError, match=r"\|diff\| 0\.03 .* at row 2 .* 0 decision\(s\) flipped"):
+        sx.check_parity(native(PROBS), exported(ours), rows(4), raise_on_failure=True)
+    with pytest.raises(ParityError, match="pass a larger atol="):
+        sx.check_parity(native(PROBS), exported(ours), rows(4), raise_on_failure=True)
+    assert sx.check_parity(native(PROBS), exported(ours), rows(4), atol=0.05).passed
+
+
+def test_flips_are_counted_apart_from_the_gap():
+    ours = PROBS.copy()
+    ours[2] = [0.49, 0.51]  # within atol=0.2, but the decision changed
+    report = sx.check_parity(native(PROBS), exported(ours), rows(4), atol=0.2)
+    assert report.rows_beyond_tolerance == 0
+    assert report.decision_flips == 1
+    assert not report.passed
+    assert sx.check_parity(native(PROBS), exported(ours), rows(4), atol=0.2, max_flips=1).passed
+
+
+def test_a_tie_flipped_by_round_off_is_not_a_decision_flip():
+    theirs = np.array([[0.5, 0.5], [0.1, 0.9]])
+    ours = np.array([[0.5 - 3e-8, 0.5 + 3e-8], [0.1, 0.9]])
+    report = sx.check_parity(native(theirs), exported(ours), rows(2))
+    assert (report.decision_flips, report.tied_flips, report.passed) == (0, 1, True)
+
+
+def test_single_probability_uses_the_threshold():
+    theirs = np.array([0.2, 0.7, 0.55])
+    ours = np.array([0.2, 0.7, 0.45])
+    report = sx.check_parity(native(theirs), exported(ours), rows(3), atol=0.2)
+    assert (report.threshold, report.decision_flips) == (0.5, 1)
+    assert sx.check_parity(native(theirs), exported(ours), rows(3), atol=0.2, threshold=0.4).passed
+
+
+def test_regression_tolerance_is_relative_to_the_output_scale():
+    theirs = np.array([12_000.0, -3_000.0, 0.5])
+    drift = np.array([0.01, -0.01, 0.01])  # float32 round-off of a sum of this size
+    report = sx.check_parity(
+        native(theirs), exported(theirs + drift), rows(3), output_kind="regression"
+    )
+    assert report.passed
+    assert report.threshold is None
+    assert report.decision_flips == 0
+    assert report.outputs[0].scale == 12_000.0
+    assert report.max_rel_diff == pytest.approx(0.01 / 12_000)
+    # The same absolute tolerance would have failed it, and 1e-3 relative is too much.
+    assert not sx.check_parity(
+        native(theirs), exported(theirs + drift), rows(3), output_kind="regression", rtol=0.0
+    ).passed
+    bad = theirs + np.array([0.0, 0.0, 12.0])
+    with pytest.raises(ParityError, match=r"1 of 3 rows beyond tolerance; pass a larger rtol="):
+        sx.check_parity(
+            native(theirs), exported(bad), rows(3), output_kind="regression", raise_on_failure=True
+        )
+    assert not sx.check_parity(
+        native(theirs), exported(bad), rows(3), output_kind="regression"
+    ).passed
+
+
+def test_margins_flip_at_zero_and_regression_only_with_a_threshold():
+    theirs = np.array([-2.0, 0.5, 3.0])
+    ours = np.array([-2.0, -0.5, 3.0])
+    margin = sx.check_parity(
+        native(theirs), exported(ours), rows(3), output_kind="margin", atol=2.0
+    )
+    assert (margin.threshold, margin.decision_flips) == (0.0, 1)
+    regression = sx.check_parity(
+        native(theirs), exported(ours), rows(3), output_kind="regression", atol=2.0
+    )
+    assert regression.decision_flips == 0
+    assert regression.passed
+    at_zero = sx.check_parity(
+        native(theirs), exported(ours), rows(3), output_kind="regression", atol=2.0, threshold=0
+    )
+    assert at_zero.decision_flips == 1
+
+
+def test_per_output_numbers():
+    theirs = np.array([[1.0, 100.0], [2.0, 200.0]])
+    ours = theirs + np.array([[1e-3, 0.0], [0.0, 1e-3]])
+    report = sx.check_parity(
+        native(theirs), exported(ours, ["a", "b"]), rows(2), output_kind="regression"
+    )
+    a, b = report.outputs
+    assert (a.name, a.scale, a.max_abs_diff) == ("a", 2.0, pytest.approx(1e-3))
+    assert a.rows_beyond_tolerance == 1
+    assert b.rows_beyond_tolerance == 0
+    assert report.worst_output == "a"
+    assert report.threshold is None
+    assert report.decision_flips == 0
+
+
+def test_comparisons_that_cannot_be_made():
+    with pytest.raises(ParityError, match=r"native output has shape \(4, 1\)"):
+        sx.check_parity(native(PROBS[:, 0]), exported(PROBS), rows(4))
+    with pytest.raises(ParityError, match="returned nan at row 1"):
+        sx.check_parity(native(np.array([0.1, np.nan])), exported(np.array([0.1, 0.2])), rows(2))
+    broken = sx.FunctionModel(
+        lambda X: np.where(X[:, 0] > 0, np.nan, 0.5), feature_names=["row"], input_type="array"
+    )
+    with pytest.raises(ParityError, match=r"exported model is not usable.*returned nan"):
+        sx.check_parity(native(np.array([0.5, 0.5])), broken, rows(2))
+    with pytest.raises(ConfigurationError, match="output_kind must be one of"):
+        sx.check_parity(native(PROBS), exported(PROBS), rows(4), output_kind="logits")  # type: ignore[arg-type]
