@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ..onnx_model import ONNXModel
-from ..parity import OutputKind, ParityReport, require_parity
+from ._boosting import check_output, gated_model, sample_frame
 
 _EXTRA = "pip install 'surrogate-xai[lightgbm]'"
 
@@ -48,34 +48,6 @@ def _free_batch_dimension(proto: Any) -> None:
             dims[0].dim_param = "N"  # setting the oneof clears dim_value
 
 
-def _sample_frame(X_sample: pd.DataFrame | np.ndarray, names: list[str] | None) -> pd.DataFrame:
-    """``X_sample`` as a numeric DataFrame in the model's column order."""
-    if isinstance(X_sample, pd.DataFrame):
-        names = names or [str(c) for c in X_sample.columns]
-        missing = [c for c in names if c not in X_sample.columns]
-        if missing:
-            raise ConfigurationError(f"X_sample lacks the model's column(s) {missing}")
-        frame = X_sample.loc[:, names]
-    else:
-        arr = np.asarray(X_sample)
-        if arr.ndim != 2:
-            raise ConfigurationError(f"X_sample must be 2-D, got shape {arr.shape}")
-        frame = pd.DataFrame(arr, columns=names or [f"x{j}" for j in range(arr.shape[1])])
-    bad = [
-        c
-        for c in frame.columns
-        if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-    ]
-    if bad:
-        raise ConfigurationError(
-            f"column(s) {bad} are not numeric; LightGBM's ONNX graph takes one float tensor "
-            "(pass categorical features as integer codes with categorical_feature=)"
-        )
-    if len(frame) == 0:
-        raise ConfigurationError("X_sample has no rows to check the export on")
-    return frame
-
-
 def to_onnx(
     estimator: Any,
     X_sample: pd.DataFrame | np.ndarray,
@@ -85,7 +57,7 @@ def to_onnx(
     rtol: float | None = None,
     max_flips: int = 0,
     target_opset: int = 15,
-) -> tuple[ONNXModel, ParityReport]:
+) -> ONNXModel:
     """Export a fitted ``LGBMClassifier`` / ``LGBMRegressor`` and prove it equal on ``X_sample``.
 
     Parameters
@@ -108,7 +80,6 @@ def to_onnx(
     model : ONNXModel
         Tensor input, ``feature_names`` from the model (or ``X_sample``), ``model.parity``
         set to the report.
-    report : ParityReport
 
     Raises
     ------
@@ -123,15 +94,14 @@ def to_onnx(
             f"expected a fitted LGBMClassifier or LGBMRegressor, got {type(estimator).__name__}"
         )
     classifier = isinstance(estimator, lightgbm.LGBMClassifier)
-    kind = output or ("probability" if classifier else "prediction")
-    if kind != ("probability" if classifier else "prediction"):
-        raise ConfigurationError(
-            f"output={kind!r} does not fit a {type(estimator).__name__}: classifiers explain "
-            "'probability', regressors 'prediction'"
-        )
+    check_output(estimator, classifier, output)
     # Names LightGBM saw at fit time; it invents Column_0, ... for arrays.
     fitted = [str(c) for c in getattr(estimator, "feature_names_in_", [])]
-    frame = _sample_frame(X_sample, fitted or None)
+    frame = sample_frame(
+        X_sample,
+        fitted or None,
+        "pass categorical features as integer codes with categorical_feature=",
+    )
 
     proto = onnxmltools.convert_lightgbm(
         estimator,
@@ -140,15 +110,12 @@ def to_onnx(
         zipmap=False,
     )
     _free_batch_dimension(proto)
-    model = ONNXModel(
+    return gated_model(
         proto.SerializeToString(),
-        output="probability" if classifier else None,
-        feature_names=list(frame.columns),
-        allow_missing=bool(frame.isna().to_numpy().any()),
+        frame,
+        classifier,
+        estimator.predict_proba if classifier else estimator.predict,
+        atol=atol,
+        rtol=rtol,
+        max_flips=max_flips,
     )
-    native = estimator.predict_proba if classifier else estimator.predict
-    output_kind: OutputKind = "probability" if classifier else "regression"
-    report = require_parity(
-        native, model, frame, output_kind=output_kind, atol=atol, rtol=rtol, max_flips=max_flips
-    )
-    return model, report

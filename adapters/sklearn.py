@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ..onnx_model import ONNXModel
-from ..parity import OutputKind, ParityReport, require_parity
+from ..parity import OutputKind, require_parity
 
 _EXTRA = "pip install 'surrogate-xai[sklearn]'"
 
@@ -89,7 +89,7 @@ def to_onnx(
     rtol: float | None = None,
     max_flips: int = 0,
     target_opset: int = 17,
-) -> tuple[ONNXModel, ParityReport]:
+) -> ONNXModel:
     """Export a fitted estimator or Pipeline and prove it equal on ``X_sample``.
 
     Parameters
@@ -115,7 +115,6 @@ def to_onnx(
     model : ONNXModel
         With ``model.parity`` set to the report, so it reaches every explanation's
         provenance.
-    report : ParityReport
 
     Raises
     ------
@@ -179,7 +178,7 @@ def to_onnx(
     )
     native = estimator.predict_proba if kind == "probability" else estimator.predict
     output_kind: OutputKind = "probability" if kind == "probability" else "regression"
-    report = require_parity(
+    require_parity(
         native, model, frame, output_kind=output_kind, atol=atol, rtol=rtol, max_flips=max_flips
     )
-    return model, report
+    return model

@@ -269,6 +269,7 @@ def to_onnx(
         max_flips=max_flips,
         raise_on_failure=True,
     )
+    model.parity_report = report
     model.parity = report.to_dict()
     return model
 

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ..onnx_model import ONNXModel
-from ..parity import OutputKind, ParityReport, require_parity
+from ._boosting import check_output, gated_model, sample_frame
 
 _EXTRA = "pip install 'surrogate-xai[xgboost]'"
 
@@ -41,29 +41,6 @@ def _modules() -> tuple[Any, Any, Any]:
     return xgboost, onnxmltools, FloatTensorType
 
 
-def _sample_frame(X_sample: pd.DataFrame | np.ndarray, names: list[str] | None) -> pd.DataFrame:
-    """``X_sample`` as a float DataFrame in the model's column order."""
-    if isinstance(X_sample, pd.DataFrame):
-        names = names or [str(c) for c in X_sample.columns]
-        missing = [c for c in names if c not in X_sample.columns]
-        if missing:
-            raise ConfigurationError(f"X_sample lacks the model's column(s) {missing}")
-        frame = X_sample.loc[:, names]
-    else:
-        arr = np.asarray(X_sample)
-        if arr.ndim != 2:
-            raise ConfigurationError(f"X_sample must be 2-D, got shape {arr.shape}")
-        frame = pd.DataFrame(arr, columns=names or [f"x{j}" for j in range(arr.shape[1])])
-    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if text:
-        raise ConfigurationError(
-            f"column(s) {text} are not numeric; XGBoost's ONNX graph takes one float tensor"
-        )
-    if len(frame) == 0:
-        raise ConfigurationError("X_sample has no rows to check the export on")
-    return frame
-
-
 def to_onnx(
     estimator: Any,
     X_sample: pd.DataFrame | np.ndarray,
@@ -73,7 +50,7 @@ def to_onnx(
     rtol: float | None = None,
     max_flips: int = 0,
     target_opset: int = 15,
-) -> tuple[ONNXModel, ParityReport]:
+) -> ONNXModel:
     """Export a fitted ``XGBClassifier`` / ``XGBRegressor`` and prove it equal on ``X_sample``.
 
     Parameters
@@ -96,7 +73,6 @@ def to_onnx(
     model : ONNXModel
         Tensor input, ``feature_names`` from the model (or ``X_sample``), ``model.parity``
         set to the report.
-    report : ParityReport
 
     Raises
     ------
@@ -114,12 +90,7 @@ def to_onnx(
             "(wrap a raw Booster in the scikit-learn API)"
         )
     classifier = isinstance(estimator, xgboost.XGBClassifier)
-    kind = output or ("probability" if classifier else "prediction")
-    if kind != ("probability" if classifier else "prediction"):
-        raise ConfigurationError(
-            f"output={kind!r} does not fit a {type(estimator).__name__}: classifiers explain "
-            "'probability', regressors 'prediction'"
-        )
+    check_output(estimator, classifier, output)
     booster = estimator.get_booster()
     if "c" in (booster.feature_types or []):
         categorical = [
@@ -132,7 +103,7 @@ def to_onnx(
             "encode them as numbers (ordinal or one-hot) before fitting"
         )
     names = list(booster.feature_names) if booster.feature_names else None
-    frame = _sample_frame(X_sample, names)
+    frame = sample_frame(X_sample, names, "encode categories as numbers before fitting")
 
     # onnxmltools reads feature indices from the names in the tree dump ("f3" -> 3).
     anonymous = booster.copy()
@@ -145,15 +116,12 @@ def to_onnx(
         initial_types=[("input", FloatTensorType([None, frame.shape[1]]))],
         target_opset=target_opset,
     )
-    model = ONNXModel(
+    return gated_model(
         proto.SerializeToString(),
-        output="probability" if classifier else None,
-        feature_names=list(frame.columns),
-        allow_missing=bool(frame.isna().to_numpy().any()),
+        frame,
+        classifier,
+        estimator.predict_proba if classifier else estimator.predict,
+        atol=atol,
+        rtol=rtol,
+        max_flips=max_flips,
     )
-    native = estimator.predict_proba if classifier else estimator.predict
-    output_kind: OutputKind = "probability" if classifier else "regression"
-    report = require_parity(
-        native, model, frame, output_kind=output_kind, atol=atol, rtol=rtol, max_flips=max_flips
-    )
-    return model, report

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
     print(f"German Credit: {len(X_train)} training rows, {X.shape[1]} raw columns")
     pipeline = _train(X_train, y_train)
-    model, parity = to_onnx(pipeline, X_test, output="probability")
+    model = to_onnx(pipeline, X_test, output="probability")
+    parity = model.parity_report
     (out / "credit.onnx").write_bytes(model.model_bytes)
     print(
         f"ONNX export: sha256 {model.identity[:16]}..., parity on {parity.rows_checked} rows: "

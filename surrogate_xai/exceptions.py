@@ -91,4 +91,11 @@ class SerializationError(SurrogateXAIError, ValueError):
 
 
 class ParityError(SurrogateXAIError):
-    """An exported model disagrees with the original beyond tolerance."""
+    """An exported model disagrees with the original beyond tolerance.
+
+    ``report`` holds the :class:`~surrogate_xai.parity.ParityReport` when the comparison ran.
+    """
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -117,6 +117,8 @@ class ONNXModel(BaseModel):
         #: Evidence that the graph equals the model it was exported from (set by the
         #: adapters' ``to_onnx``); recorded in every explanation's provenance.
         self.parity: dict[str, Any] | None = None
+        #: The same evidence as a ``ParityReport`` object.
+        self.parity_report: Any = None
         self._memory_limit = memory_limit
         self._allow_missing = allow_missing
 

@@ -274,7 +274,8 @@ def check_parity(
             hint = ""
         raise ParityError(
             f"exported model differs from the original on the {report.rows_checked} rows "
-            f"checked: {report.summary()}{hint}"
+            f"checked: {report.summary()}{hint}",
+            report,
         )
     return report
 
@@ -291,8 +292,8 @@ def require_parity(
 ) -> ParityReport:
     """The gate every adapter's ``to_onnx`` runs: check, raise on failure, record.
 
-    On success the report is stored as ``model.parity``, which ``ONNXModel.describe()``
-    puts into every explanation's provenance.
+    On success the report is stored as ``model.parity_report``, and its JSON form as
+    ``model.parity``, which ``ONNXModel.describe()`` puts into every explanation's provenance.
 
     Raises
     ------
@@ -309,5 +310,6 @@ def require_parity(
         max_flips=max_flips,
         raise_on_failure=True,
     )
+    model.parity_report = report
     model.parity = report.to_dict()
     return report

@@ -64,7 +64,7 @@ def credit_model(tmp_path_factory: pytest.TempPathFactory):
             ("gbm", GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0)),
         ]
     ).fit(X, y)
-    model, _ = to_onnx(pipe, X.iloc[:200], output="probability")
+    model = to_onnx(pipe, X.iloc[:200], output="probability")
     path = Path(tmp_path_factory.mktemp("credit")) / "credit.onnx"
     path.write_bytes(model.model_bytes)
     return pipe, path, X

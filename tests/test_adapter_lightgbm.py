@@ -65,7 +65,8 @@ def assert_same_attributions(model: sx.ONNXModel, native, background, rows, rtol
 
 
 def test_classifier_with_a_coded_categorical_exports_and_explains(data, classifier):
-    model, report = to_onnx(classifier, data.iloc[:200])
+    model = to_onnx(classifier, data.iloc[:200])
+    report = model.parity_report
     assert model.feature_names == COLUMNS
     assert model.output_names == ["probabilities[0]", "probabilities[1]"]
     assert report.passed
@@ -82,7 +83,7 @@ def test_the_label_output_has_a_free_batch_dimension(data, classifier, capfd):
     import onnx
     import onnxruntime as ort
 
-    model, _ = to_onnx(classifier, data.iloc[:50])
+    model = to_onnx(classifier, data.iloc[:50])
     label = next(o for o in onnx.load_from_string(model.model_bytes).graph.output)
     assert label.name == "label"
     assert label.type.tensor_type.shape.dim[0].dim_param == "N"
@@ -102,7 +103,8 @@ def test_multiclass_and_missing_values(data):
     X.loc[X.index[::7], "income"] = np.nan
     y = np.digitize(X["age"] + X["tenure"], [-0.5, 0.5])
     clf = lightgbm.LGBMClassifier(n_estimators=20, n_jobs=1, verbose=-1).fit(X, y)
-    model, report = to_onnx(clf, X)
+    model = to_onnx(clf, X)
+    report = model.parity_report
     assert model.output_names == [f"probabilities[{k}]" for k in range(3)]
     assert model.allow_missing
     assert report.passed
@@ -114,7 +116,8 @@ def test_regressor_is_checked_relative_to_its_scale(data):
     reg = lightgbm.LGBMRegressor(n_estimators=30, n_jobs=1, verbose=-1).fit(
         data.to_numpy(), y
     )  # fitted on an array: the sample's names are used
-    model, report = to_onnx(reg, data)
+    model = to_onnx(reg, data)
+    report = model.parity_report
     assert model.feature_names == COLUMNS
     assert model.output_names == ["variable"]
     assert report.output_kind == "regression"
