@@ -435,9 +435,10 @@ def test_configuration_errors(kwargs, message):
 def test_the_documented_example_runs(capsys):
     from pathlib import Path
 
-    doc = (Path(__file__).parents[1] / "docs" / "adapters" / "http.md").read_text()
-    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "docs/adapters/http.md", "exec"), {"__name__": "docs_example"})
+    doc = (Path(__file__).parents[1] / "docs" / "adapters.md").read_text()
+    section = doc.split("## Explaining a model behind an HTTP endpoint", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/adapters.md", "exec"), {"__name__": "docs_example"})
     out = capsys.readouterr().out
     assert "requests," in out
     assert "my-token" not in out
