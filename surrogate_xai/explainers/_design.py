@@ -54,6 +54,21 @@ class PairSandwich:
 
 
 @dataclass(frozen=True)
+class Relabeling:
+    """Blocks built from a few base designs with their units relabelled.
+
+    Block ``k`` is base design ``base[k]`` with unit ``u`` playing the base design's unit
+    ``units[k, u]``. The Shapley kernel is the same for every labelling, so a relabelled base
+    design is as valid a sample as a fresh one, and its regression map is the base map with
+    rows permuted: no solve per block. That keeps wide designs (d = 100, a thousand
+    background rows) to a few dozen solves and megabytes instead of a thousand and gigabytes.
+    """
+
+    base: np.ndarray  # (n_blocks,) index into the leading axis of the design's arrays
+    units: np.ndarray  # (n_blocks, n_units) a permutation per block
+
+
+@dataclass(frozen=True)
 class BlockDesign:
     """Blocks of coalitions, each evaluated against one background row.
 
@@ -86,6 +101,8 @@ class BlockDesign:
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     #: Optional, for regression blocks: what each block's own standard error needs.
     sandwich: PairSandwich | None = None
+    #: Optional: the arrays above hold base designs that blocks relabel.
+    layout: Relabeling | None = None
 
     def __post_init__(self) -> None:
         # Designs are cached and shared between calls and threads: make them read-only.
@@ -107,6 +124,13 @@ class BlockDesign:
 
     def block(self, k: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """masks, G, h of the blocks in ``k`` (broadcast when shared by all blocks)."""
+        if self.layout is not None:
+            r, units = self.layout.base[k], self.layout.units[k]
+            return (
+                np.take_along_axis(self.masks[r], units[:, None, :], axis=2),
+                np.take_along_axis(self.G[r], units[:, :, None], axis=1),
+                np.take_along_axis(self.h[r], units, axis=1),
+            )
         if self.masks.shape[0] == 1:
             n = len(range(*k.indices(self.n_blocks)))
             return (
@@ -115,6 +139,22 @@ class BlockDesign:
                 np.broadcast_to(self.h, (n, *self.h.shape[1:])),
             )
         return self.masks[k], self.G[k], self.h[k]
+
+    def sandwich_block(self, k: slice) -> PairSandwich:
+        """The sandwich pieces of the blocks in ``k``."""
+        sw = self.sandwich
+        if sw is None:
+            raise ValueError("this design has no per-block variance")
+        if self.layout is None:
+            return PairSandwich(sw.masks[k], sw.G_first[k], sw.G_second[k], sw.inverse[k], sw.rows)
+        r, units = self.layout.base[k], self.layout.units[k]
+        return PairSandwich(
+            np.take_along_axis(sw.masks[r], units[:, None, :], axis=2),
+            np.take_along_axis(sw.G_first[r], units[:, :, None], axis=1),
+            np.take_along_axis(sw.G_second[r], units[:, :, None], axis=1),
+            sw.inverse[r],  # the hat matrix does not depend on the labels
+            sw.rows,
+        )
 
 
 # -- block size planning ------------------------------------------------------------------
@@ -230,6 +270,10 @@ def exact_design(n_units: int, n_background: int) -> BlockDesign:
 # -- KernelSHAP blocks ---------------------------------------------------------------------
 
 
+#: Distinct base designs solved for KernelSHAP; blocks beyond them relabel one.
+_BASE_DESIGNS = 64
+
+
 def kernel_size_mass(n_units: int) -> np.ndarray:
     """Shapley-kernel probability mass of each coalition size 0..d (0 at both ends)."""
     d = n_units
@@ -304,19 +348,20 @@ def kernel_design(
         left_mass -= pair_mass
         first_sampled = s + 1
     n_blocks = len(baselines)
+    n_base = min(n_blocks, _BASE_DESIGNS)
     n_pairs = left // 2
     parts, weights = [], []
     if fixed:
         enumerated = np.concatenate(fixed)
-        parts.append(np.broadcast_to(enumerated, (n_blocks, *enumerated.shape)))
-        weights.append(np.broadcast_to(np.concatenate(fixed_w), (n_blocks, len(enumerated))))
+        parts.append(np.broadcast_to(enumerated, (n_base, *enumerated.shape)))
+        weights.append(np.broadcast_to(np.concatenate(fixed_w), (n_base, len(enumerated))))
     if n_pairs:
         sizes = np.arange(first_sampled, d - first_sampled + 1)
         p = mass[sizes] / mass[sizes].sum()
-        drawn = systematic_sizes(sizes, p, n_blocks, n_pairs, rng)
+        drawn = systematic_sizes(sizes, p, n_base, n_pairs, rng)
         S = random_coalitions(d, drawn, rng)
         parts.append(np.concatenate([S, ~S], axis=1))
-        weights.append(np.full((n_blocks, 2 * n_pairs), left_mass / (2 * n_pairs)))
+        weights.append(np.full((n_base, 2 * n_pairs), left_mass / (2 * n_pairs)))
     masks = np.concatenate(parts, axis=1)
     w = np.concatenate(weights, axis=1)
     G, h = constrained_wls_map(masks, w)
@@ -334,7 +379,13 @@ def kernel_design(
         inverse=inverse,
         rows=pair_rows,
     )
-    return BlockDesign(masks, G, h, baselines, False, cycles, n_background, sandwich=sandwich)
+    layout = Relabeling(
+        base=np.arange(n_blocks, dtype=np.intp) % n_base,
+        units=np.argsort(rng.random((n_blocks, d)), axis=1),
+    )
+    return BlockDesign(
+        masks, G, h, baselines, False, cycles, n_background, sandwich=sandwich, layout=layout
+    )
 
 
 # -- permutation blocks --------------------------------------------------------------------

@@ -79,23 +79,22 @@ def _unique_rows(eff: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndar
     return first, inverse.ravel()
 
 
-def _block_variance(phi: np.ndarray, y: np.ndarray, sandwich: PairSandwich, k: slice) -> np.ndarray:
+def _block_variance(phi: np.ndarray, y: np.ndarray, sandwich: PairSandwich) -> np.ndarray:
     """Each regression block's sampling variance, shape (blocks, units, outputs).
 
     HC3-style sandwich with the sampled coalition pairs as units: a pair's residuals, scaled by
     ``(I − H_pp)^-1``, mapped through the pair's columns of ``G``. Enumerated coalitions are
     fixed by the design and add no variance.
     """
-    resid = y - sandwich.masks[k] @ phi  # (blocks, rows, outputs)
+    resid = y - sandwich.masks @ phi  # (blocks, rows, outputs)
     e1, e2 = resid[:, sandwich.rows[:, 0]], resid[:, sandwich.rows[:, 1]]
-    inv = sandwich.inverse[k]
+    inv = sandwich.inverse
     # (I − H_pp)^-1 applied to each pair's two residuals, written out for 2 × 2.
     s1 = inv[:, :, 0, 0, None] * e1 + inv[:, :, 0, 1, None] * e2
     s2 = inv[:, :, 1, 0, None] * e1 + inv[:, :, 1, 1, None] * e2
-    G1, G2 = sandwich.G_first[k], sandwich.G_second[k]
     out = np.empty(phi.shape)
     for o in range(phi.shape[2]):
-        influence = G1 * s1[:, None, :, o] + G2 * s2[:, None, :, o]
+        influence = sandwich.G_first * s1[:, None, :, o] + sandwich.G_second * s2[:, None, :, o]
         out[:, :, o] = np.einsum("rgp,rgp->rg", influence, influence)
     return out
 
@@ -201,7 +200,7 @@ def explain_row(
             phi = (diff * weight[..., None]).sum(axis=2)
         phis.append(phi)
         if design.sandwich is not None:
-            variances.append(_block_variance(phi, y, design.sandwich, sl))
+            variances.append(_block_variance(phi, y, design.sandwich_block(sl)))
         done = sl.stop
         if tol is not None or done >= n_blocks:
             used = design.baselines[:done]
