@@ -99,3 +99,28 @@ class ParityError(SurrogateXAIError):
     def __init__(self, message: str, report: object | None = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+# -- reason codes and the audit store ---------------------------------------------------------
+class CatalogueError(ConfigurationError):
+    """A reason-code catalogue is malformed or does not fit the explanation."""
+
+
+class ReferenceMismatchError(ConfigurationError):
+    """The reference population asked for is not the background the explanation used."""
+
+
+class AuditError(SurrogateXAIError):
+    """The audit store could not do what was asked; nothing was written."""
+
+
+class RecordNotFoundError(AuditError, LookupError):
+    """No record with that id is in the store."""
+
+
+class TamperedRecordError(AuditError):
+    """A stored record no longer matches its hash."""
+
+
+class ReplayRefusedError(AuditError):
+    """The model or background given for a replay is not the one the record names."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import surrogate_xai as sx
 
 EXPECTED = {
+    "AuditStore",
     "Background",
     "BaseModel",
     "Comparison",
     "ConfigurationError",
+    "DecisionReasons",
     "Diagnostics",
     "ExactSHAP",
     "Explanation",
@@ -22,11 +24,14 @@ EXPECTED = {
     "ParityReport",
     "PermutationSHAP",
     "Provenance",
+    "Reason",
+    "ReasonCatalogue",
     "ShapKernel",
     "SurrogateXAIError",
     "TooManyFeaturesError",
     "check_parity",
     "compare",
+    "reason_codes",
 }
 
 
