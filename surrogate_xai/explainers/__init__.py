@@ -1,8 +1,17 @@
-"""Estimators of Shapley values, all returning :class:`~surrogate_xai.Explanation`."""
+"""Estimators of attributions (Shapley values, local surrogates), all returning :class:`~surrogate_xai.Explanation`."""
 
 from .exact import ExactSHAP
 from .kernel import KernelSHAP
+from .lime_backend import LIME
+from .local import LocalSurrogate
 from .permutation import PermutationSHAP
 from .shap_backend import ShapKernel
 
-__all__ = ["ExactSHAP", "KernelSHAP", "PermutationSHAP", "ShapKernel"]
+__all__ = [
+    "LIME",
+    "ExactSHAP",
+    "KernelSHAP",
+    "LocalSurrogate",
+    "PermutationSHAP",
+    "ShapKernel",
+]

@@ -1,0 +1,272 @@
+"""Plots as free functions of results: bar, beeswarm, waterfall, effect lines, surrogate tree.
+
+Every function returns a ``matplotlib.figure.Figure`` made with matplotlib's object API and an
+Agg canvas of its own, never through pyplot's registry of open figures: nothing depends on a
+display or a GUI backend, no figure is left open, and it works headless (servers, CI, report
+generation) and in notebooks alike. (scikit-learn's ``plot_tree``, used for surrogate trees,
+imports pyplot but draws on the axes it is given.) Pass ``ax=`` to draw into an existing axes, or
+``path=`` to write the figure (the format follows the suffix: ``.png``, ``.svg``, ``.pdf``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .exceptions import ConfigurationError
+from .explanation import Explanation
+from .global_.effects import AccumulatedLocalEffects, PartialDependence
+from .global_.importance import ImportanceSummary, mean_abs_importance
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .global_.surrogate import GlobalSurrogate
+
+_POSITIVE, _NEGATIVE = "#d6604d", "#4393c3"
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        figure = ax.get_figure()
+        if figure is None:
+            raise ConfigurationError("ax must belong to a figure")
+        return figure, ax  # type: ignore[return-value]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, layout="constrained")
+    FigureCanvasAgg(figure)  # a canvas of its own: saving never touches pyplot's state
+    return figure, figure.add_subplot()
+
+
+def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
+    if path is not None:
+        figure.savefig(path)
+    return figure
+
+
+def _output(names: list[str], output: int | str) -> int:
+    if isinstance(output, str):
+        if output not in names:
+            raise ConfigurationError(f"output {output!r} is not one of {names}")
+        return names.index(output)
+    if not -len(names) <= output < len(names):
+        raise ConfigurationError(f"output {output} is out of range for {len(names)} outputs")
+    return output % len(names)
+
+
+def bar(
+    result: Explanation | ImportanceSummary,
+    *,
+    output: int | str = 0,
+    max_display: int = 10,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Horizontal bars of global importance, largest on top, with intervals where known.
+
+    An :class:`ImportanceSummary` is drawn with its bootstrap interval; a one-row
+    Explanation (e.g. permutation importance) with ``±1.96 stderr``; a many-row Explanation
+    is summarised first with :func:`~surrogate_xai.global_.mean_abs_importance`.
+    """
+    if isinstance(result, Explanation) and len(result) > 1:
+        result = mean_abs_importance(result, random_state=0)
+    if isinstance(result, ImportanceSummary):
+        o = _output(result.output_names, output)
+        heights = result.mean_abs[:, o]
+        low, high = heights - result.lower[:, o], result.upper[:, o] - heights
+        label = f"mean |value| ({result.confidence:.0%} bootstrap interval)"
+        names = result.feature_names
+    else:
+        o = _output(result.output_names, output)
+        heights = result.values[0, :, o]
+        se = np.nan_to_num(result.stderr[0, :, o])
+        low = high = 1.96 * se
+        label = f"importance ({result.output_names[o]}) ± 1.96 s.e."
+        names = result.feature_names
+    order = np.argsort(-np.abs(heights), kind="stable")[:max_display][::-1]
+    figure, axes = _axes(ax, (6.0, 0.4 * len(order) + 1.2))
+    axes.barh(
+        np.arange(len(order)),
+        heights[order],
+        xerr=np.vstack([low[order], high[order]]),
+        color=[_POSITIVE if h >= 0 else _NEGATIVE for h in heights[order]],
+        capsize=3,
+    )
+    axes.set_yticks(np.arange(len(order)), [names[j] for j in order])
+    axes.set_xlabel(label)
+    axes.axvline(0, color="grey", linewidth=0.8)
+    return _finish(figure, path)
+
+
+def beeswarm(
+    explanation: Explanation,
+    *,
+    output: int | str = 0,
+    max_display: int = 10,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Every row's value per feature, features by mean |value|, coloured by the feature's value.
+
+    Numeric features are coloured by the rank of the row's value (low blue, high red);
+    categorical features and groups are grey.
+    """
+    o = _output(explanation.output_names, output)
+    values = explanation.values[:, :, o]
+    order = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:max_display][::-1]
+    figure, axes = _axes(ax, (7.0, 0.45 * len(order) + 1.4))
+    rng = np.random.default_rng(0)  # jitter only: a fixed seed keeps the figure reproducible
+    cmap = _colormap()
+    for pos, j in enumerate(order):
+        name = explanation.feature_names[j]
+        column = explanation.data[name] if name in explanation.data.columns else None
+        colours: Any = "grey"
+        if column is not None and np.issubdtype(column.dtype, np.number):
+            ranks = column.rank(pct=True).to_numpy()
+            colours = cmap(ranks)
+        jitter = rng.uniform(-0.3, 0.3, size=len(values))
+        axes.scatter(values[:, j], pos + jitter, c=colours, s=10, alpha=0.8, linewidths=0)
+    axes.set_yticks(np.arange(len(order)), [explanation.feature_names[j] for j in order])
+    axes.axvline(0, color="grey", linewidth=0.8)
+    axes.set_xlabel(f"value ({explanation.output_names[o]})")
+    return _finish(figure, path)
+
+
+def _colormap() -> Any:
+    from matplotlib import colormaps
+
+    return colormaps["coolwarm"]
+
+
+def waterfall(
+    explanation: Explanation,
+    row: int = 0,
+    *,
+    output: int | str = 0,
+    max_display: int = 10,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """One decision: from the base value, feature by feature, to the prediction.
+
+    Features beyond ``max_display`` are pooled into one bar. When the values do not add up to
+    the prediction (a surrogate's miss at the row), the gap is drawn as its own bar, so the
+    figure never hides it.
+    """
+    o = _output(explanation.output_names, output)
+    if not 0 <= row < len(explanation):
+        raise ConfigurationError(f"row {row} is out of range for {len(explanation)} rows")
+    values = explanation.values[row, :, o]
+    base = float(explanation.base_values[row, o])
+    prediction = float(explanation.diagnostics.predictions[row, o])
+    order = np.argsort(-np.abs(values), kind="stable")
+    shown, rest = order[:max_display], order[max_display:]
+    labels = [_describe(explanation, row, j) for j in shown]
+    steps = list(values[shown])
+    if len(rest):
+        labels.append(f"{len(rest)} other features")
+        steps.append(float(values[rest].sum()))
+    gap = prediction - base - float(values.sum())
+    if abs(gap) > 1e-9 * max(1.0, abs(prediction)):
+        labels.append("not explained (surrogate gap)")
+        steps.append(gap)
+    figure, axes = _axes(ax, (7.0, 0.45 * len(steps) + 1.6))
+    start = base + np.concatenate([[0.0], np.cumsum(steps)[:-1]])
+    ypos = np.arange(len(steps))[::-1]
+    axes.barh(
+        ypos,
+        steps,
+        left=start,
+        color=[_POSITIVE if s >= 0 else _NEGATIVE for s in steps],
+    )
+    axes.set_yticks(ypos, labels)
+    ends = np.concatenate([start, start + np.asarray(steps), [base, prediction]])
+    pad = 0.05 * max(float(ends.max() - ends.min()), 1e-12)
+    axes.set_xlim(float(ends.min()) - pad, float(ends.max()) + pad)
+    axes.axvline(base, color="grey", linestyle=":", linewidth=1)
+    axes.axvline(prediction, color="black", linewidth=1)
+    axes.set_xlabel(
+        f"{explanation.output_names[o]}: base {base:.4g} -> prediction {prediction:.4g}"
+    )
+    return _finish(figure, path)
+
+
+def _describe(explanation: Explanation, row: int, j: int) -> str:
+    name = explanation.feature_names[j]
+    if name in explanation.data.columns:
+        value = explanation.data[name].iloc[row]
+        text = f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
+        return f"{name} = {text}"
+    return name
+
+
+def effects(
+    *results: PartialDependence | AccumulatedLocalEffects,
+    output: int | str = 0,
+    max_ice: int = 100,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Partial dependence (with ICE curves if computed) and ALE of one feature, overlaid.
+
+    Numeric features are drawn as lines over the feature's values, categorical ones as
+    markers per category. PD and ALE differ by a constant even when they agree in shape; they
+    are drawn as returned (ALE centred, PD on the model's scale).
+    """
+    if not results:
+        raise ConfigurationError("pass at least one PartialDependence or AccumulatedLocalEffects")
+    figure, axes = _axes(ax, (6.0, 4.0))
+    for result in results:
+        o = _output(result.output_names, output)
+        categorical = result.kind == "categorical"
+        x: Any = np.arange(len(result.grid)) if categorical else result.grid
+        if isinstance(result, PartialDependence) and result.ice is not None:
+            for curve in result.ice[:max_ice, :, o]:
+                axes.plot(x, curve, color="grey", alpha=0.2, linewidth=0.6)
+        name = "PD" if isinstance(result, PartialDependence) else "ALE"
+        style = "o-" if categorical else "-"
+        axes.plot(x, result.values[:, o], style, linewidth=2, label=f"{name} ({result.feature})")
+        if categorical:
+            axes.set_xticks(x, [str(v) for v in result.grid], rotation=45, ha="right")
+    axes.set_xlabel(results[0].feature)
+    axes.set_ylabel(results[0].output_names[_output(results[0].output_names, output)])
+    axes.legend()
+    return _finish(figure, path)
+
+
+def surrogate_tree(
+    surrogate: GlobalSurrogate,
+    *,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """The fitted tree of a :class:`~surrogate_xai.global_.GlobalSurrogate`, with its fidelity."""
+    from sklearn.tree import plot_tree
+
+    if getattr(surrogate, "kind", None) != "tree" or not hasattr(surrogate, "estimator_"):
+        raise ConfigurationError("surrogate_tree needs a fitted GlobalSurrogate(kind='tree')")
+    tree = surrogate.estimator_
+    depth = tree.get_depth()
+    figure, axes = _axes(ax, (max(6.0, 2.4 * 2**depth), 1.8 * depth + 2.0))
+    classes = getattr(tree, "classes_", None)
+    plot_tree(
+        tree,
+        feature_names=surrogate._encoded_names(),
+        class_names=None if classes is None else [str(c) for c in classes],
+        filled=True,
+        impurity=False,
+        rounded=True,
+        fontsize=8,
+        ax=axes,
+    )
+    fidelity = surrogate.fidelity_
+    axes.set_title(
+        f"held-out {fidelity.metric} {fidelity.value:.3g} on {fidelity.n_test} rows"
+        + (" (below min_fidelity)" if surrogate.low_fidelity_ else "")
+    )
+    return _finish(figure, path)

@@ -1,0 +1,94 @@
+"""Every plot writes a real PNG and SVG file without a display or pyplot's global state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import surrogate_xai as sx
+from surrogate_xai import plots
+from surrogate_xai.datasets import make_additive
+from surrogate_xai.explainers.local import LocalSurrogate
+from surrogate_xai.global_ import (
+    GlobalSurrogate,
+    accumulated_local_effects,
+    mean_abs_importance,
+    partial_dependence,
+    permutation_importance,
+)
+
+
+@pytest.fixture(scope="module")
+def results():
+    problem = make_additive(n_samples=200, n_features=5, random_state=0)
+    model = sx.FunctionModel(problem.predict, problem.feature_names, input_type="array")
+    local = (
+        LocalSurrogate(n_samples=400, random_state=0)
+        .fit(model, problem.X)
+        .explain(problem.X.iloc[:20])
+    )
+    surrogate = GlobalSurrogate(on_low_fidelity="flag", random_state=0).fit(model, problem.X)
+    return {
+        "bar_local": lambda p: plots.bar(local, path=p),
+        "bar_summary": lambda p: plots.bar(mean_abs_importance(local, random_state=0), path=p),
+        "bar_permutation": lambda p: plots.bar(
+            permutation_importance(model, problem.X, random_state=0), path=p
+        ),
+        "beeswarm": lambda p: plots.beeswarm(local, path=p),
+        "waterfall": lambda p: plots.waterfall(local, 3, max_display=3, path=p),
+        "effects": lambda p: plots.effects(
+            partial_dependence(model, problem.X, "x0", ice=True),
+            accumulated_local_effects(model, problem.X, "x0"),
+            path=p,
+        ),
+        "tree": lambda p: plots.surrogate_tree(surrogate, path=p),
+    }
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+@pytest.mark.parametrize(
+    "name",
+    ["bar_local", "bar_summary", "bar_permutation", "beeswarm", "waterfall", "effects", "tree"],
+)
+def test_plot_files(results, name, suffix, tmp_path):
+    path = tmp_path / f"{name}{suffix}"
+    figure = results[name](path)
+    data = path.read_bytes()
+    assert len(data) > 1_000
+    assert data.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in data[:2_000]
+    assert figure.get_axes()
+
+
+def test_waterfall_shows_the_surrogate_gap(results, tmp_path):
+    problem = make_additive(n_samples=200, n_features=5, random_state=0)
+    model = sx.FunctionModel(problem.predict, problem.feature_names, input_type="array")
+    exp = (
+        LocalSurrogate(n_samples=400, random_state=0)
+        .fit(model, problem.X)
+        .explain(problem.X.iloc[:1])
+    )
+    figure = plots.waterfall(exp, 0)
+    labels = [t.get_text() for t in figure.get_axes()[0].get_yticklabels()]
+    assert labels[-1].startswith("not explained")
+    gap = abs(exp.diagnostics.extra["prediction_gap"][0][0])
+    assert gap > 1e-6
+
+
+def test_categorical_effects_and_axes_reuse(credit_model, tmp_path):
+    from matplotlib.figure import Figure
+
+    _, path, X = credit_model
+    model = sx.ONNXModel(path, output="probability")
+    figure = Figure()
+    ax = figure.add_subplot()
+    out = plots.effects(
+        partial_dependence(model, X.iloc[:100], "purpose"),
+        accumulated_local_effects(model, X.iloc[:100], "purpose"),
+        output="probabilities[good]",
+        ax=ax,
+    )
+    assert out is figure
+    assert len(ax.get_xticklabels()) == X.iloc[:100]["purpose"].nunique()
+    with pytest.raises(sx.ConfigurationError, match="output"):
+        plots.bar(permutation_importance(model, X.iloc[:50], random_state=0), output="nope")
+    np.testing.assert_array_equal(len(ax.lines), 2)
