@@ -174,10 +174,13 @@ class Codebook:
         """What the model receives: the matrix itself when all columns are numeric."""
         if not self.categories:
             return matrix
-        data: dict[str, np.ndarray] = {}
+        data: dict[str, np.ndarray | pd.Series] = {}
         for j, col in enumerate(self.schema.columns):
             if col in self.categories:
-                data[col] = self.categories[col][matrix[:, j].astype(np.intp)]
+                # An explicit object Series: pandas 3 would otherwise convert every decoded
+                # column to its string dtype, a copy the model's input path undoes again.
+                codes = matrix[:, j].astype(np.intp)
+                data[col] = pd.Series(self.categories[col][codes], dtype=object, copy=False)
             else:
                 data[col] = matrix[:, j]
         return pd.DataFrame(data, copy=False)
