@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import surrogate_xai as sx
 from surrogate_xai.exceptions import ConfigurationError
+from tests.adapter_checks import assert_same_attributions
 
 xgboost = pytest.importorskip("xgboost")
 pytest.importorskip("onnxmltools")
@@ -34,29 +34,6 @@ def classifier(data):
     return xgboost.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1, random_state=0).fit(
         data, y
     )
-
-
-def assert_same_attributions(model: sx.ONNXModel, native, background, rows, rtol=1e-5):
-    """KernelSHAP through the graph equals KernelSHAP on the native predict, same seed.
-
-    Returns the largest difference relative to the largest attribution.
-    """
-    function = sx.FunctionModel(
-        native,
-        feature_names=model.feature_names,
-        output_names=model.output_names,
-        allow_missing=model.allow_missing,
-    )
-    make = lambda: sx.KernelSHAP(max_evals=2_000, random_state=4)  # noqa: E731
-    a = make().fit(model, background).explain(rows)
-    b = make().fit(function, background).explain(rows)
-    scale = np.abs(b.values).max()
-    # Relative to the attributions' scale: float32 drift is additive, so a near-zero
-    # attribution cannot be matched to 1e-5 of itself.
-    np.testing.assert_allclose(a.values, b.values, rtol=rtol, atol=rtol * scale)
-    np.testing.assert_allclose(a.base_values, b.base_values, rtol=rtol, atol=rtol * scale)
-    assert a.provenance.model["parity"] == model.parity
-    return float(np.abs(a.values - b.values).max() / scale)
 
 
 def test_classifier_on_named_columns_exports_and_explains(data, classifier):
