@@ -22,54 +22,20 @@ from surrogate_xai.exceptions import ConfigurationError, ModelError, ParityError
 T_STEPS, N_FEATURES, KEY_STEPS = 10, 3, (2, 5)
 
 
-class DigitCNN(nn.Module):
-    """8x8 grey image -> probabilities of the 10 digits."""
+def _load_example():
+    """The documented example's models and training loop: the tests train the same ones."""
+    import importlib.util
+    from pathlib import Path
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.head = nn.Linear(16 * 2 * 2, 10)
-
-    def logits(self, x):
-        return self.head(torch.flatten(self.features(x), 1))
-
-    def forward(self, x):
-        return torch.softmax(self.logits(x), dim=1)
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "deep_learning.py"
+    spec = importlib.util.spec_from_file_location("deep_learning_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class SequenceGRU(nn.Module):
-    """(T, F) sequence -> one number, read from the last hidden state."""
-
-    def __init__(self, hidden: int = 16) -> None:
-        super().__init__()
-        self.gru = nn.GRU(N_FEATURES, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 1)
-
-    def forward(self, x):
-        out, _ = self.gru(x)
-        return self.head(out[:, -1])
-
-
-def _train(module, X, loss_fn, *, epochs: int, batch: int, lr: float = 1e-2) -> None:
-    gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(module.parameters(), lr=lr)
-    module.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=gen)
-        for start in range(0, len(X), batch):
-            idx = order[start : start + batch]
-            loss = loss_fn(module, X[idx], idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    module.eval()
+_example = _load_example()
+DigitCNN, SequenceGRU, _train = _example.DigitCNN, _example.SequenceGRU, _example.train
 
 
 @pytest.fixture(scope="module")
