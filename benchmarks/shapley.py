@@ -1,27 +1,31 @@
 """Shapley estimators of surrogate-xai against shap, measured side by side in one process.
 
-Three tree ensembles, each exported to ONNX and evaluated through one onnxruntime session (one
-intra-op thread) that both sides share:
+Three tree ensembles, exported to ONNX; both sides run the same bytes in onnxruntime sessions
+with the same options (one intra-op thread): shap through a predict function, ours through
+``sx.ONNXModel``.
 
 * ``breast_cancer`` (d=30): GradientBoostingRegressor on the 0/1 label;
 * ``diabetes`` (d=10): GradientBoostingRegressor;
 * ``synthetic`` (d=100): XGBoost regressor on Gaussian data with interactions.
 
-The reference set is the whole training set, for every method. Accuracy is the relative error
-``||phi_hat - phi||_2 / ||phi||_2`` per explained row against the exact interventional game over that set:
-``shap.TreeExplainer(feature_perturbation="interventional")`` on the native model's raw output,
-averaged over 100-row chunks of the training set (TreeExplainer silently keeps 100 rows of a
-larger background, and the game is linear in the background). The oracle is checked against
-brute-force enumeration through ONNX (diabetes) and for efficiency against the ONNX model.
+The reference set is the whole training set, for every method (shap's Independent masker gets
+``max_samples=len(train)``; its default keeps 100 rows). Accuracy is the relative error
+``||phi_hat - phi||_2 / ||phi||_2`` per explained row against the exact interventional game over
+that set: for the sklearn GBMs by enumeration per tree (sklearn's own tree predictions; shap's
+TreeExplainer is 1e-4..1e-3 off there because its interventional path rounds sklearn's float64
+thresholds to float32, and several thresholds equal data values), for XGBoost from
+``shap.TreeExplainer(feature_perturbation="interventional")`` on the raw margin averaged over
+100-row chunks (it silently keeps 100 rows of a larger background; the game is linear in the
+background). Each oracle is checked against brute force through the ONNX model on small
+single-baseline games, and for efficiency.
 
-Every method explains the same rows, one row per call, interleaved row by row (the method order
-rotates from row to row) so that machine noise hits all methods alike; times are medians over
-rows. Model time is measured inside the shared predict function, so "% in model" is the share
-of each call's wall time spent in onnxruntime (including the float32 cast of the input).
+Every method explains the same rows, one row per call with a seed per row, interleaved row by
+row (the method order rotates) so that machine noise hits all methods alike; times are medians
+over rows. "% in model" is the share of a call's wall time spent inside ``session.run``.
 
 Usage::
 
-    python benchmarks/shapley.py                 # full run (~15-20 min on 2 cores)
+    python benchmarks/shapley.py                 # full run (~12-15 min on 2 quiet cores)
     python benchmarks/shapley.py --quick         # smoke run (~1 min), writes benchmarks/out/
     python benchmarks/shapley.py --rows 12 --out docs/benchmarks.md
 
@@ -81,7 +85,11 @@ def make_session(onnx_bytes: bytes) -> Any:
 
 
 class TimedPredict:
-    """The ONNX model as ``f(X) -> (n,)``, counting rows and seconds spent in onnxruntime."""
+    """The ONNX model as ``f(X) -> (n,)`` for shap; counts rows and seconds in onnxruntime.
+
+    The same counters also time our side (see :class:`TimedSession`), so one object measures
+    whichever method is running.
+    """
 
     def __init__(self, onnx_bytes: bytes) -> None:
         self.session = make_session(onnx_bytes)
@@ -92,16 +100,45 @@ class TimedPredict:
         self.seconds = 0.0
 
     def __call__(self, X: Any) -> np.ndarray:
-        start = time.perf_counter()
         arr = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
-        out = self.session.run([self.output], {self.input: arr})[0].reshape(-1)
-        self.seconds += time.perf_counter() - start
-        self.rows += len(arr)
+        start = time.perf_counter()
+        out = self.session.run([self.output], {self.input: arr})[0]
+        self.add(time.perf_counter() - start, len(arr))
+        return out.reshape(-1).astype(np.float64)
+
+    def add(self, seconds: float, rows: int) -> None:
+        self.seconds += seconds
+        self.rows += rows
         self.calls += 1
-        return out.astype(np.float64)
 
     def reset(self) -> None:
         self.rows, self.calls, self.seconds = 0, 0, 0.0
+
+
+class TimedSession:
+    """An onnxruntime session that reports the time of each ``run`` to a TimedPredict."""
+
+    def __init__(self, session: Any, timer: TimedPredict) -> None:
+        self._inner = session
+        self._timer = timer
+
+    def run(self, output_names: Any, feed: dict[str, np.ndarray], *args: Any) -> Any:
+        start = time.perf_counter()
+        out = self._inner.run(output_names, feed, *args)
+        self._timer.add(time.perf_counter() - start, len(next(iter(feed.values()))))
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def our_onnx_model(case: Case, timer: TimedPredict) -> Any:
+    """``sx.ONNXModel`` on the case's bytes, its session timed (instrumentation only)."""
+    import surrogate_xai as sx
+
+    model = sx.ONNXModel(case.onnx_bytes)  # one intra-op thread, as make_session
+    model._session = TimedSession(model._session, timer)
+    return model
 
 
 @dataclass
@@ -488,18 +525,24 @@ def timed_design(ex: Any) -> list[float]:
     return spent
 
 
-def our_methods(case: Case, predict: TimedPredict, multiples: list[int]) -> list[Method]:
+def our_methods(case: Case, predict: TimedPredict, multiples: list[float]) -> list[Method]:
     import surrogate_xai as sx
 
     d, n_bg = case.d, len(case.X_train)
-    model = sx.FunctionModel(predict, [f"x{j}" for j in range(d)], input_type="array")
+    model = our_onnx_model(case, predict)
     methods = []
 
     def wrap(ex: Any) -> tuple[Callable[[np.ndarray, int], np.ndarray], Callable[..., Any]]:
+        # A seed per explained row, as shap gets: the rows' errors are then independent draws
+        # instead of sharing one design, and their median means something.
         def run(x: np.ndarray, i: int) -> np.ndarray:
+            if hasattr(ex, "random_state"):
+                ex.random_state = SEED + i
             return np.asarray(ex.explain(x[None, :]).values[0, :, 0])
 
         def batch(X: np.ndarray) -> np.ndarray:
+            if hasattr(ex, "random_state"):
+                ex.random_state = SEED
             return np.asarray(ex.explain(X).values[:, :, 0])
 
         return run, batch
@@ -515,11 +558,11 @@ def our_methods(case: Case, predict: TimedPredict, multiples: list[int]) -> list
                 run,
                 batch,
                 design_timer=timed_design(ex),
-                warmup=batch,
+                warmup=lambda x, run=run: run(x, -1),
             )
         )
     for mult in multiples:
-        budget = mult * n_bg * 2 * d + 1
+        budget = int(mult * n_bg * 2 * d) + 1
         for cls in (sx.KernelSHAP, sx.PermutationSHAP):
             ex = cls(max_evals=budget, random_state=SEED).fit(model, case.X_train)
             run, batch = wrap(ex)
@@ -527,11 +570,12 @@ def our_methods(case: Case, predict: TimedPredict, multiples: list[int]) -> list
                 Method(
                     "ours",
                     cls.__name__,
-                    f"max_evals={budget:,} ({mult}x n_bg*2d)",
+                    f"max_evals={budget:,} ({mult:g}x n_bg*2d)",
                     run,
                     batch,
                     design_timer=timed_design(ex),
-                    warmup=batch if not methods else None,
+                    # Seed SEED - 1 is used by no measured call, so no design is pre-cached.
+                    warmup=(lambda x, run=run: run(x, -1)) if not methods else None,
                 )
             )
     predict.reset()
@@ -553,7 +597,7 @@ def measure(
     n = len(case.X_explain)
     for m in methods:
         if m.warmup is not None:
-            m.warmup(case.X_train[:1] if m.side == "ours" else case.X_train[0])
+            m.warmup(case.X_train[0])
     for i in range(n):
         x = case.X_explain[i]
         order = methods[i % len(methods) :] + methods[: i % len(methods)]
@@ -588,11 +632,10 @@ def measure(
         wall = time.perf_counter() - start
         m.batch_seconds_per_row = wall / n
         m.batch_model_share = predict.seconds / wall
-        errors = np.linalg.norm(values - case.exact, axis=1) / np.linalg.norm(case.exact, axis=1)
-        # One design for the whole call, so the values must equal the one-row calls.
-        single = np.array([r["rel_error"] for r in m.records])
-        if not np.allclose(errors, single, rtol=1e-6, atol=1e-9):
-            log(f"  warning: {m.label}: batch and one-row results differ")
+        # Row 0 had seed SEED on its own too: a row's result must not depend on the batch.
+        first = relative_error(values[0], case.exact[0])
+        if not np.isclose(first, m.records[0]["rel_error"], rtol=1e-6, atol=1e-12):
+            log(f"  warning: {m.label}: row 0 differs between its own call and the batch call")
     predict.reset()
 
 
@@ -609,7 +652,8 @@ def summarise(m: Method) -> dict[str, Any]:
         "batch_per_row": m.batch_seconds_per_row,
         "err_median": float(np.median([r["rel_error"] for r in rec])),
         "err_mean": float(np.mean([r["rel_error"] for r in rec])),
-        "model_share": float(model.sum() / wall.sum()),
+        # Median of the per-call shares: robust to a call that a busy machine slowed down.
+        "model_share": float(np.median(model / wall)),
         "batch_model_share": m.batch_model_share,
         "design_s": None
         if m.design_timer is None
@@ -772,16 +816,19 @@ def render(result: dict[str, Any]) -> str:
         f"Library commit: {facts['commit']}, source digest {result['library_digest']}  ",
         f"Versions: {versions}",
         "",
-        "How it is measured: both sides call the same onnxruntime session (1 intra-op thread). "
+        "How it is measured: both sides run the same ONNX bytes in onnxruntime sessions with "
+        "the same options (1 intra-op thread): shap through a predict function, ours through "
+        "`sx.ONNXModel`. "
         "The reference set is the whole training set for every method (shap's Independent "
         "masker gets `max_samples=len(train)`). Error is `||phi_hat - phi||_2 / ||phi||_2` per row "
         "against the exact interventional game over the training set (how it is computed and "
         "checked is given per dataset). All methods explain the same "
         f"held-out rows ({result['rows']} per dataset), one row per call, interleaved row by "
         "row. *model rows/row* are rows the model evaluated per explained row; *% time in "
-        "model* is time inside onnxruntime over the calls' wall time. Our explainers rebuild "
-        "their sampling design in every `explain()` call; *one call for all rows* shows the "
-        "per-row time when a single call explains all rows (design built once). Budgets of "
+        "model* is time inside `session.run` over the calls' wall time. Each explained row gets "
+        "its own seed on both sides, so our explainers build a new sampling design in every "
+        "one-row `explain()` call (a fixed seed would reuse a cached one); *one call for all "
+        "rows* is the per-row time when a single call with one seed explains all rows. Budgets of "
         "ours are multiples of `n_bg*2d` model rows (each background row covered once at 1x).",
         "",
     ]
@@ -823,23 +870,43 @@ def render(result: dict[str, Any]) -> str:
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
+    """Targets reached or missed, per target, from the measured numbers."""
     lines = []
-    for ds in result["datasets"]:
-        ours = [r for r in ds["rows"] if r["side"] == "ours"]
-        outside = [100 * (1 - r["model_share"]) for r in ours]
-        kinds = {}
-        for t in ds["targets"]:
-            kind = t["reference"].split(" (")[0]
-            kinds.setdefault(kind, []).append(t)
+    for kind, goal in (("shap Kernel", 10.0), ("shap Permutation", 5.0)):
         parts = []
-        for kind, ts in kinds.items():
-            goal = ts[0]["goal"]
-            met = sum(1 for t in ts if t["speedup"] is not None and t["speedup"] >= goal)
-            parts.append(f"{kind} >= {goal:.0f}x: {met}/{len(ts)} configurations")
-        lines.append(
-            f"- **{ds['name']}** (d={ds['d']}): {'; '.join(parts)}. Time outside the model "
-            f"for ours: {min(outside):.0f}-{max(outside):.0f}% (target <= 10%)."
-        )
+        for ds in result["datasets"]:
+            ts = [t for t in ds["targets"] if t["reference"].startswith(kind + " (")]
+            shown = []
+            for t in ts:
+                budget = t["reference"][len(kind) + 2 : -1].split(",")[0]
+                if t["speedup"] is None:
+                    shown.append(f"{budget}: not reached")
+                else:
+                    mark = "met" if t["speedup"] >= goal else "missed"
+                    shown.append(f"{budget}: {t['speedup']:.2g}x {mark}")
+            note = ""
+            if kind == "shap Kernel" and ts and max(t["reference_err"] for t in ts) < 1e-5:
+                note = (
+                    " — shap Kernel is exact here (its nsamples cover all 2^d - 2 coalitions), so "
+                    "only our exact enumeration matches it"
+                )
+            parts.append(f"{ds['name']} ({'; '.join(shown)}){note}")
+        lines.append(f"- **Accuracy of {kind} in >= {goal:.0f}x less time**: {'. '.join(parts)}.")
+    ours = [r for ds in result["datasets"] for r in ds["rows"] if r["side"] == "ours"]
+    theirs = [r for ds in result["datasets"] for r in ds["rows"] if r["side"] == "shap"]
+    one = [100 * (1 - r["model_share"]) for r in ours]
+    batch = [100 * (1 - r["batch_model_share"]) for r in ours if r["batch_model_share"]]
+    shap_out = [100 * (1 - r["model_share"]) for r in theirs]
+    met = "met" if max(one) <= 10 else "missed"
+    lines.append(
+        f"- **<= 10% of wall time outside model evaluation**: {met}. Ours spends "
+        f"{min(one):.0f}-{max(one):.0f}% of one-row calls outside `session.run` "
+        f"({min(batch):.0f}-{max(batch):.0f}% when one call explains all rows); shap spends "
+        f"{min(shap_out):.0f}-{max(shap_out):.0f}%. Our calls are short (tens of ms), so fixed "
+        "per-call costs (input checks, sampling design, building and de-duplicating rows, "
+        "standard errors) weigh more; the speed-ups above come from needing 10-100x fewer "
+        "model rows."
+    )
     return lines
 
 
@@ -853,7 +920,11 @@ def write_section(path: Path, text: str) -> None:
         end = next(
             (j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines)
         )
-        new = "\n".join([*lines[:start], *text.rstrip("\n").splitlines(), *lines[end:]]) + "\n"
+        after = lines[end:]
+        new = "\n".join(
+            [*lines[:start], *text.rstrip("\n").splitlines(), *([""] if after else []), *after]
+        )
+        new = new.rstrip("\n") + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new)
 
@@ -864,7 +935,7 @@ def write_section(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 rows, fewer configs")
-    parser.add_argument("--rows", type=int, default=None, help="rows explained per dataset (8)")
+    parser.add_argument("--rows", type=int, default=None, help="rows explained per dataset (10)")
     parser.add_argument(
         "--out",
         type=Path,
@@ -876,11 +947,11 @@ def main(argv: list[str] | None = None) -> int:
         "--datasets", default="breast_cancer,diabetes,synthetic", help="comma-separated subset"
     )
     args = parser.parse_args(argv)
-    n_rows = args.rows or (2 if args.quick else 8)
+    n_rows = args.rows or (2 if args.quick else 10)
     out = args.out or (
         ROOT / "benchmarks/out/benchmarks-quick.md" if args.quick else ROOT / "docs/benchmarks.md"
     )
-    multiples = [1] if args.quick else [1, 2, 4]
+    multiples = [1.0] if args.quick else [0.25, 1.0, 2.0, 4.0]
     command = shlex.join(["python", "benchmarks/shapley.py", *(argv or sys.argv[1:])])
 
     warnings.filterwarnings("ignore")
