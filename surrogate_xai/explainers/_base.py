@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .._random import resolve_seed, stream
 from ..background import Background
@@ -272,7 +273,10 @@ def _cached_design(
         if hit is not None:
             _DESIGNS.move_to_end(key)
             return hit
-    design = explainer._design(n_units, n_background, seed)
+    # Many small solves: BLAS threads only add contention (measured: 0.03 s alone, up to 0.2 s
+    # with two threads on a busy core).
+    with threadpool_limits(limits=1, user_api="blas"):
+        design = explainer._design(n_units, n_background, seed)
     with _DESIGNS_LOCK:
         _DESIGNS[key] = design
         while len(_DESIGNS) > _DESIGNS_KEPT:

@@ -78,6 +78,8 @@ class BlockDesign:
         Coalitions per block (never empty or full: those values are known).
     G : array of shape (n_blocks or 1, n_units, rows_per_block)
     h : array of shape (n_blocks or 1, n_units)
+        The linear map of each block (width 0 and unused when ``pairs`` gives the
+        difference form).
     baselines : int array of shape (n_blocks,)
         Background row of each block.
     exact_blocks : bool
@@ -131,14 +133,12 @@ class BlockDesign:
                 np.take_along_axis(self.G[r], units[:, :, None], axis=1),
                 np.take_along_axis(self.h[r], units, axis=1),
             )
-        if self.masks.shape[0] == 1:
-            n = len(range(*k.indices(self.n_blocks)))
-            return (
-                np.broadcast_to(self.masks, (n, *self.masks.shape[1:])),
-                np.broadcast_to(self.G, (n, *self.G.shape[1:])),
-                np.broadcast_to(self.h, (n, *self.h.shape[1:])),
-            )
-        return self.masks[k], self.G[k], self.h[k]
+        n = len(range(*k.indices(self.n_blocks)))
+
+        def per_block(a: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(a, (n, *a.shape[1:])) if a.shape[0] == 1 else a[k]
+
+        return per_block(self.masks), per_block(self.G), per_block(self.h)
 
     def sandwich_block(self, k: slice) -> PairSandwich:
         """The sandwich pieces of the blocks in ``k``."""
@@ -424,18 +424,9 @@ def permutation_design(
     position = np.argsort(chains, axis=-1)  # position[k, c, unit] = place of unit in chain c
     prefix = position[:, :, None, :] <= np.arange(d - 1)[None, None, :, None]
     masks = prefix.reshape(K, m, d)
-    G = np.zeros((K, d, m))
-    h = np.zeros((K, d))
     scale = 1.0 / n_chains
     kk = np.arange(K)[:, None, None]
     cc = np.arange(n_chains)[None, :, None]
-    tt = np.arange(d - 1)[None, None, :]
-    row = cc * (d - 1) + tt
-    # The unit that enters at step t gains v(prefix_t) − v(prefix_{t−1}).
-    entering = chains[:, :, : d - 1]
-    np.add.at(G, (kk, entering, row), scale)
-    np.add.at(G, (kk, chains[:, :, 1:d], row), -scale)
-    np.add.at(h, (np.arange(K)[:, None], chains[:, :, d - 1]), scale)
     # The same estimate as differences: in chain c the unit entering at step t gains
     # v[prefix t + 1] − v[prefix t], indexed into [∅, rows..., full].
     plus = np.empty((K, d, n_chains), dtype=np.intp)
@@ -446,6 +437,15 @@ def permutation_design(
     plus[kk, chains, cc] = np.broadcast_to(after, chains.shape)
     minus[kk, chains, cc] = np.broadcast_to(before, chains.shape)
     weight = np.full((1, 1, n_chains), scale)
+    # Only the difference form is used: a dense map (blocks x units x rows) would cost
+    # max_evals x d x 8 bytes (640 MB at d = 100) for two non-zeros per column.
     return BlockDesign(
-        masks, G, h, baselines, d <= 2, cycles, n_background, pairs=(plus, minus, weight)
+        masks,
+        np.zeros((1, d, 0)),
+        np.zeros((1, d)),
+        baselines,
+        d <= 2,
+        cycles,
+        n_background,
+        pairs=(plus, minus, weight),
     )
