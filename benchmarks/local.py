@@ -37,16 +37,15 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
 import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _report  # benchmarks/_report.py, beside this script
 import numpy as np
 import pandas as pd
 
@@ -367,29 +366,9 @@ def targets(r: dict[str, Any]) -> list[str]:
 
 
 def machine_facts() -> dict[str, Any]:
-    facts: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
-    try:
-        facts["cpu"] = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        facts["cpu"] = platform.processor() or "unknown"
-    for pkg in (
-        "surrogate-xai",
-        "lime",
-        "onnxruntime",
-        "numpy",
-        "scipy",
-        "scikit-learn",
-        "skl2onnx",
-    ):
-        try:
-            facts[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return facts
+    return _report.machine_facts(
+        ("lime", "onnxruntime", "numpy", "scipy", "scikit-learn", "skl2onnx")
+    )
 
 
 def render(result: dict[str, Any]) -> str:
@@ -434,18 +413,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def write_section(path: Path, text: str) -> None:
-    """Replace (or append) this benchmark's section; every other byte of the file is kept."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = old.find(f"\n{SECTION}\n")
-    body = text.rstrip("\n") + "\n"
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + body
-    else:
-        start += 1
-        nxt = old.find("\n## ", start + len(SECTION))
-        tail = "" if nxt < 0 else old[nxt + 1 :]
-        new = old[:start] + body + ("\n" + tail if tail else "")
-    path.write_text(new)
+    _report.write_section(path, SECTION, text)
 
 
 def main(argv: list[str] | None = None) -> int:

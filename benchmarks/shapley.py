@@ -42,19 +42,17 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import metadata
 from math import factorial
 from pathlib import Path
 from typing import Any
 
+import _report  # benchmarks/_report.py, beside this script
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -758,47 +756,9 @@ def library_digest() -> str:
 
 
 def machine_facts() -> dict[str, Any]:
-    facts: dict[str, Any] = {"nproc": os.cpu_count(), "python": platform.python_version()}
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "surrogate_xai", "adapters"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        facts["commit"] = commit + (" (library has uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        facts["commit"] = "unknown"
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-        facts["cpu"] = cpu
-    except (OSError, StopIteration):
-        facts["cpu"] = platform.processor() or "unknown"
-    for pkg in (
-        "surrogate-xai",
-        "shap",
-        "onnxruntime",
-        "numpy",
-        "scikit-learn",
-        "xgboost-cpu",
-        "skl2onnx",
-        "onnxmltools",
-    ):
-        try:
-            facts[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    return facts
+    return _report.machine_facts(
+        ("shap", "onnxruntime", "numpy", "scikit-learn", "xgboost-cpu", "skl2onnx", "onnxmltools")
+    )
 
 
 def render(result: dict[str, Any]) -> str:
@@ -911,22 +871,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    else:
-        end = next(
-            (j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines)
-        )
-        after = lines[end:]
-        new = "\n".join(
-            [*lines[:start], *text.rstrip("\n").splitlines(), *([""] if after else []), *after]
-        )
-        new = new.rstrip("\n") + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
+    _report.write_section(path, SECTION, text)
 
 
 # -- main -------------------------------------------------------------------------------------------
