@@ -70,21 +70,10 @@ def sequence_gru():
     """y = x[t=2, f0] − x[t=5, f0]; every other value is noise the model must ignore."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(2200, T_STEPS, N_FEATURES)).astype(np.float32)
-    y = X[:, KEY_STEPS[0], 0] - X[:, KEY_STEPS[1], 0]
-    X_train, X_test = X[:2000], X[2000:]
-    target = torch.from_numpy(y[:2000])
-    gru = SequenceGRU()
-    _train(
-        gru,
-        torch.from_numpy(X_train),
-        lambda m, xb, idx: nn.functional.mse_loss(m(xb)[:, 0], target[idx]),
-        epochs=30,
-        batch=100,
-    )
+    gru, X_train, X_test = _example.train_gru()
+    y = X_test[:, KEY_STEPS[0], 0] - X_test[:, KEY_STEPS[1], 0]
     with torch.no_grad():
-        mse = float(np.mean((gru(torch.from_numpy(X_test))[:, 0].numpy() - y[2000:]) ** 2))
+        mse = float(np.mean((gru(torch.from_numpy(X_test))[:, 0].numpy() - y) ** 2))
     assert mse < 0.1 * float(np.var(y))
     names = groups.sequence_feature_names(T_STEPS, N_FEATURES)
     model = to_onnx(gru, X_train[:64], feature_names=names, output_name="y")

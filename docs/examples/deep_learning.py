@@ -158,7 +158,8 @@ def explain_digits(out: Path, n_images: int) -> None:
     print(f"{n_images} digit heatmaps written")
 
 
-def explain_sequences(out: Path) -> None:
+def train_gru() -> tuple[SequenceGRU, np.ndarray, np.ndarray]:
+    """The GRU trained on y = x[t=2, f0] − x[t=5, f0]; returns it, training and test sequences."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2200, T_STEPS, N_FEATURES)).astype(np.float32)
     y = X[:, KEY_STEPS[0], 0] - X[:, KEY_STEPS[1], 0]
@@ -172,6 +173,11 @@ def explain_sequences(out: Path) -> None:
         epochs=30,
         batch=100,
     )
+    return gru, X_train, X_test
+
+
+def explain_sequences(out: Path) -> None:
+    gru, X_train, X_test = train_gru()
     names = groups.sequence_feature_names(T_STEPS, N_FEATURES)  # "t{step}_f{feature}"
     model = to_onnx(gru, X_train[:64], feature_names=names, output_name="y")
     (out / "sequence_gru.onnx").write_bytes(model.model_bytes)
