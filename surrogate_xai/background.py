@@ -77,11 +77,26 @@ class Background:
         frame = self.data
         if list(frame.columns) == list(range(frame.shape[1])) and len(columns) == frame.shape[1]:
             frame = frame.set_axis(columns, axis=1)
+        if list(frame.columns) == list(columns) and frame is self.data:
+            return self
         missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            # Leave the complaint to the schema check, which names the columns.
-            return Background(frame, self.weights, kind=self.kind, details=self.details)
-        return Background(frame.loc[:, columns], self.weights, kind=self.kind, details=self.details)
+        # Leave a complaint about missing columns to the schema check, which names them.
+        return self._derived(frame if missing else frame.loc[:, columns])
+
+    def _derived(self, frame: pd.DataFrame) -> Background:
+        """The same rows and weights under other column labels, weights taken as they are.
+
+        Normalising again would be wrong: ``w / w.sum()`` of already normalised weights can
+        move their last bit, and a replay (which derives the background twice: to check its
+        hash, then to fit) would then differ from the record by ~1e-16.
+        """
+        out = object.__new__(Background)
+        out.data = frame.reset_index(drop=True)
+        out.weights = self.weights
+        out.kind = self.kind
+        out.details = dict(self.details)
+        out._hash = frame_digest(out.data, out.weights)
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {
