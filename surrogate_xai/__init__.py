@@ -4,6 +4,7 @@ from . import groups as groups  # sx.groups.image_patches(...), a module, kept o
 from . import plots as plots  # sx.plots.bar(exp), free functions, kept out of __all__
 from .audit import AuditStore
 from .background import Background
+from .batch import explain_batch
 from .compare import Comparison, compare
 from .exceptions import (
     ConfigurationError,
@@ -70,6 +71,7 @@ __all__ = [
     "accumulated_local_effects",
     "check_parity",
     "compare",
+    "explain_batch",
     "mean_abs_importance",
     "partial_dependence",
     "permutation_importance",

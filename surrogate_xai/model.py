@@ -85,6 +85,17 @@ class BaseModel:
         self._count_lock = threading.Lock()
         self._known_categories = {}
 
+    # -- pickling (shipping a model to Dask workers) -----------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock cannot be pickled; the copy gets its own (a counter is per object anyway).
+        state = self.__dict__.copy()
+        state.pop("_count_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._count_lock = threading.Lock()
+
     # -- the protocol ------------------------------------------------------------------------
     @property
     def feature_names(self) -> list[str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,49 @@ def _graph_facts(data: bytes) -> tuple[dict[str, list[str]], dict[str, list[str]
     return categories, labels
 
 
+def _new_session(data: bytes, intra_op_num_threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+# Sessions of unpickled models, one per (sha256, threads) in this process. A Dask worker
+# receives the model's bytes once per ``explain_batch`` call; the session (the expensive part:
+# graph parsing and optimisation, tens of MB for a large ensemble) is built once per process
+# and shared, which is safe because ``InferenceSession.run`` is thread-safe.
+_SESSIONS: OrderedDict[tuple[str, int], Any] = OrderedDict()
+_SESSIONS_LOCK = threading.Lock()
+_SESSIONS_KEPT = 4  # a long-lived worker may serve several models; keep the last few
+
+
+def _shared_session(data: bytes, sha256: str, intra_op_num_threads: int) -> Any:
+    key = (sha256, intra_op_num_threads)
+    with _SESSIONS_LOCK:
+        hit = _SESSIONS.get(key)
+        if hit is None:
+            hit = _new_session(data, intra_op_num_threads)
+            _SESSIONS[key] = hit
+            while len(_SESSIONS) > _SESSIONS_KEPT:
+                _SESSIONS.popitem(last=False)
+        _SESSIONS.move_to_end(key)
+        return hit
+
+
+def shared_session_count(sha256: str | None = None) -> int:
+    """Sessions of unpickled ONNX models held by this process, of one model or of all.
+
+    For tests and diagnostics: on a Dask worker, ``client.run(shared_session_count, sha)``
+    shows that a worker built one session for a model however many tasks used it.
+    """
+    with _SESSIONS_LOCK:
+        return sum(1 for key in _SESSIONS if sha256 is None or key[0] == sha256)
+
+
 class ONNXModel(BaseModel):
     """An ONNX graph evaluated with onnxruntime.
 
@@ -107,8 +152,6 @@ class ONNXModel(BaseModel):
         allow_missing: bool = False,
     ) -> None:
         super().__init__()
-        import onnxruntime as ort
-
         data, self.source = _load_bytes(source)
         self._bytes = data
         self._identity = hashlib.sha256(data).hexdigest()
@@ -122,15 +165,8 @@ class ONNXModel(BaseModel):
         self._memory_limit = memory_limit
         self._allow_missing = allow_missing
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_num_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(
-                data, sess_options=options, providers=["CPUExecutionProvider"]
-            )
+            self._session = _new_session(data, intra_op_num_threads)
             categories, class_labels = _graph_facts(data)
         except Exception as exc:
             raise ModelLoadError(
@@ -139,6 +175,18 @@ class ONNXModel(BaseModel):
 
         self._setup_inputs(feature_names, categories)
         self._setup_output(output, class_labels)
+
+    # -- pickling ----------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        # The session is not picklable: ship the bytes, and rebuild it (once per process) on
+        # the other side from those bytes, which are the model's identity.
+        state = super().__getstate__()
+        state.pop("_session", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._session = _shared_session(self._bytes, self._identity, self.intra_op_num_threads)
 
     # -- construction ------------------------------------------------------------------------
     def _setup_inputs(

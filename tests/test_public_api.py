@@ -40,6 +40,7 @@ EXPECTED = {
     "accumulated_local_effects",
     "check_parity",
     "compare",
+    "explain_batch",
     "mean_abs_importance",
     "partial_dependence",
     "permutation_importance",

@@ -169,6 +169,14 @@ class ShapleyExplainer(BaseExplainer):
 
     def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``, raw feature space)."""
+        return self._explain(X, 0)
+
+    def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
+        """``explain``, with errors naming row ``row_offset + i`` for row ``i`` of ``X``.
+
+        ``explain_batch`` explains a batch in partitions; the offset makes an error raised in
+        a partition name the row's position in the whole batch.
+        """
         frame, bg_frame, codebook = self._prepare(X)
         model = self.model_
         # A model may take its rows in a narrower type (an ONNX graph with a float32 input):
@@ -196,9 +204,9 @@ class ShapleyExplainer(BaseExplainer):
 
         def one(i: int) -> RowResult:
             try:
-                return explain_row(X_enc[i], problem, design, per_round, tol)
+                return explain_row(X_enc[i], problem, design, per_round, tol, self.batch_rows)
             except ModelError as exc:
-                raise type(exc)(f"while explaining row {i}: {exc}") from exc
+                raise type(exc)(f"while explaining row {row_offset + i}: {exc}") from exc
 
         # Rows are independent and each row's model calls hold only its own rows, so running
         # them on threads (onnxruntime releases the GIL) cannot change any value.

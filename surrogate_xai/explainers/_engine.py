@@ -153,14 +153,59 @@ def _round_rows(
     return rows, is_base, is_x, todo, inverse
 
 
+def _evaluate_round(
+    x: np.ndarray,
+    problem: Problem,
+    differs: np.ndarray,
+    masks: np.ndarray,
+    base: np.ndarray,
+    f_x: np.ndarray | None,
+    max_rows: int | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Model outputs of a round's rows, shape ``(blocks, m, n_outputs)``, plus ``f(x)``.
+
+    At most ``max_rows`` perturbed rows are built and sent at once: a round larger than that
+    (one block with more coalitions than the cap) is evaluated in slices of its coalitions.
+    ``f(x)`` is evaluated with the first call when it is not known yet.
+    """
+    n_r, m = masks.shape[0], masks.shape[1]
+    step = m if max_rows is None or n_r * m <= max_rows else max(1, max_rows // n_r)
+    parts: list[np.ndarray] = []
+    evaluations = 0
+    for start in range(0, m, step):
+        sub = masks[:, start : start + step]
+        k = sub.shape[1]
+        lead = 1 if f_x is None else 0
+        rows, is_base, is_x, todo, inverse = _round_rows(x, problem, differs, sub, base, lead)
+        if lead:
+            rows[0] = x
+        out = problem.predict(rows)
+        evaluations += len(rows)
+        if f_x is None:
+            f_x, out = out[0], out[1:]
+        y = np.empty((n_r * k, len(f_x)))
+        y[is_base] = problem.f_background[np.repeat(base, k)[is_base]]
+        y[is_x] = f_x
+        y[todo] = out[inverse]
+        parts.append(y.reshape(n_r, k, len(f_x)))
+    if f_x is None:  # a block always has at least one coalition
+        raise RuntimeError("empty round")
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), f_x, evaluations
+
+
 def explain_row(
     x: np.ndarray,
     problem: Problem,
     design: BlockDesign,
     blocks_per_round: int,
     tol: float | None,
+    max_rows: int | None = None,
 ) -> RowResult:
-    """Shapley estimate for one encoded row ``x`` of shape ``(n_features,)``."""
+    """Shapley estimate for one encoded row ``x`` of shape ``(n_features,)``.
+
+    ``max_rows`` caps the perturbed rows built and sent to the model at once (the row ``x``
+    itself rides along in the first call); ``None`` sends each round whole.
+    """
     differs = _differing_units(x, problem)
     f_x: np.ndarray | None = None
     evaluations = 0
@@ -173,23 +218,13 @@ def explain_row(
         sl = slice(done, min(done + blocks_per_round, n_blocks))
         masks, G, h = design.block(sl)
         base = design.baselines[sl]
-        n_r, m = masks.shape[0], masks.shape[1]
+        n_r = masks.shape[0]
         # The first round also evaluates x itself, in the same call, as row 0.
-        lead = 1 if f_x is None else 0
-        rows, is_base, is_x, todo, inverse = _round_rows(x, problem, differs, masks, base, lead)
-        if lead:
-            rows[0] = x
-        out = problem.predict(rows)
-        evaluations += len(rows)
-        if f_x is None:
-            f_x, out = out[0], out[1:]
+        y, f_x, n_sent = _evaluate_round(x, problem, differs, masks, base, f_x, max_rows)
+        evaluations += n_sent
         n_out = len(f_x)
-        y = np.empty((n_r * m, n_out))
-        y[is_base] = problem.f_background[np.repeat(base, m)[is_base]]
-        y[is_x] = f_x
-        y[todo] = out[inverse]
         f_b = problem.f_background[base]
-        y = y.reshape(n_r, m, n_out) - f_b[:, None, :]
+        y = y - f_b[:, None, :]
         if design.pairs is None:
             phi = G @ y + h[:, :, None] * (f_x - f_b)[:, None, :]
         else:

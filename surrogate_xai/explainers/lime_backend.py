@@ -138,7 +138,7 @@ class LIME(ShapleyExplainer):
     def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         raise NotImplementedError  # explain() is overridden
 
-    def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
+    def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``), each with lime."""
         from lime.lime_tabular import LimeTabularExplainer
 
@@ -195,7 +195,7 @@ class LIME(ShapleyExplainer):
                             num_samples=self.n_samples,
                         )
                 except ModelError as exc:
-                    raise type(exc)(f"while explaining row {i}: {exc}") from exc
+                    raise type(exc)(f"while explaining row {row_offset + i}: {exc}") from exc
                 # lime's own representation of the row: 1 for binary features, the scaled value
                 # for continuous features it does not discretise.
                 rep = np.ones(d)

@@ -254,7 +254,7 @@ class LocalSurrogate(ShapleyExplainer):
         raise NotImplementedError  # explain() draws its own neighbourhood design
 
     # -- explaining ----------------------------------------------------------------------------
-    def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
+    def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``, raw feature space)."""
         frame, bg_frame, codebook = self._prepare(X)
         model, layout = self.model_, self.layout_
@@ -304,7 +304,8 @@ class LocalSurrogate(ShapleyExplainer):
                 out = model.predict(codebook.decode(block.reshape(-1, chunk.shape[1])))
             except ModelError as exc:
                 raise type(exc)(
-                    f"while explaining rows {start}-{start + len(chunk) - 1}: {exc}"
+                    f"while explaining rows {row_offset + start}-"
+                    f"{row_offset + start + len(chunk) - 1}: {exc}"
                 ) from exc
             out = out.reshape(len(chunk), m, -1)
             f_x[start : start + len(chunk)] = out[:, 0]
