@@ -1,0 +1,105 @@
+"""Plain values for the templates: parity evidence, provenance facts, displayed cell values.
+
+Templates receive dicts, lists and strings only, so what a report shows is decided here, in
+code that can be tested, and the templates stay layout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from ..explanation import Explanation
+from ..parity import OutputParity, ParityReport
+from ._html import num
+
+
+def generator() -> dict[str, str]:
+    """Who wrote the page and when (UTC)."""
+    from .. import __version__
+
+    return {
+        "generator_version": __version__,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    }
+
+
+def display_value(value: Any) -> str:
+    """A cell of the explained data as a person reads it: whole floats without ``.0``."""
+    if value is None:
+        return "missing"
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        if math.isnan(x):
+            return "missing"
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else num(x, 6)
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def as_text(value: Any) -> str:
+    """Parameters and descriptions as compact JSON (strings stay bare)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def parity_view(
+    parity: ParityReport | Mapping[str, Any] | None, model: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The parity evidence to show: the report given, else the one recorded in provenance.
+
+    ``to_onnx`` records its parity check in the model's description, which travels into every
+    explanation's provenance as a plain dict; it is turned back into a report for its summary.
+    """
+    if parity is None:
+        parity = model.get("parity")
+    if parity is None:
+        return None
+    if not isinstance(parity, ParityReport):
+        fields = dict(parity)
+        fields["outputs"] = tuple(OutputParity(**o) for o in fields.get("outputs", ()))
+        parity = ParityReport(**fields)
+    view = parity.to_dict()
+    view["summary"] = parity.summary() if parity.outputs else ""
+    return view
+
+
+def model_facts(model: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Identity of the explained model, from its description (parity shown elsewhere)."""
+    facts = [("identity", str(model.get("identity", "unknown")))]
+    for key in ("kind", "format", "sha256", "output", "input_mode"):
+        if key in model and key != "identity":
+            facts.append((key, as_text(model[key])))
+    outputs = model.get("output_names")
+    if outputs:
+        facts.append(("outputs", ", ".join(map(str, outputs))))
+    return facts
+
+
+def provenance_facts(explanation: Explanation) -> list[tuple[str, str]]:
+    """Method, seed, every parameter, background and time of an explanation."""
+    p = explanation.provenance
+    bg = p.background
+    facts = [
+        ("method", p.method),
+        ("seed", "none (deterministic method)" if p.seed is None else str(p.seed)),
+        ("parameters", as_text(p.parameters)),
+        (
+            "background",
+            f"{bg.get('kind', '?')}, {bg.get('size', '?')} rows"
+            + (", weighted" if bg.get("weighted") else ""),
+        ),
+        ("background sha256", str(bg.get("hash", "unknown"))),
+        ("explained at", p.created_at),
+    ]
+    groups = {u: c for u, c in p.feature_groups.items() if list(c) != [u]}
+    if groups:
+        facts.append(("feature groups", as_text(groups)))
+    return facts

@@ -1,0 +1,293 @@
+"""Inline SVG charts for the reports: a waterfall, interval bars and a histogram.
+
+Built as text by :func:`_tag`, which escapes every attribute value and text node with
+markupsafe, so a feature name like ``<script>alert(1)</script>`` is drawn as those characters.
+No ``style`` attributes are used (the Content-Security-Policy allows one hashed stylesheet
+only); colours come from classes defined in ``style.css.j2``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from markupsafe import Markup, escape
+
+from ._html import num, signed
+
+_WIDTH = 920
+_LABEL = 300  # width of the label column
+_VALUE = 200  # width of the value column on the right
+_ROW = 22
+_TOP = 8
+_AXIS = 30
+_LABEL_CHARS = 44
+
+
+def _tag(name: str, attrs: dict[str, object], content: str | Markup | None = None) -> Markup:
+    """``<name attr="...">content</name>`` with attributes and (non-Markup) content escaped."""
+    parts = [name]
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        text = f"{value:.2f}" if isinstance(value, float) else str(value)
+        parts.append(f'{key.rstrip("_").replace("_", "-")}="{escape(text)}"')
+    head = " ".join(parts)
+    if content is None:
+        return Markup(f"<{head}/>")
+    return Markup(f"<{head}>{escape(content)}</{name}>")
+
+
+def _label(text: str, x: float, y: float, anchor: str = "end", cls: str = "label") -> Markup:
+    """A text label, shortened to fit, with the full text as a tooltip."""
+    short = text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
+    inner = _tag("title", {}, text) + escape(short)
+    return _tag("text", {"x": x, "y": y, "text_anchor": anchor, "class": cls}, Markup(inner))
+
+
+def _svg(width: int, height: int, title: str, body: list[Markup]) -> Markup:
+    # Inline in HTML, the SVG namespace is implied: no xmlns URL, so the page holds no URL.
+    inner = _tag("title", {}, title) + Markup("").join(body)
+    return _tag(
+        "svg",
+        {
+            "viewBox": f"0 0 {width} {height}",
+            "width": width,
+            "height": height,
+            "role": "img",
+            "class": "chart",
+        },
+        Markup(inner),
+    )
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round numbers covering ``[low, high]``."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low]
+    raw = (high - low) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    ticks = []
+    t = first
+    while t <= high + step * 1e-9:
+        ticks.append(0.0 if abs(t) < step * 1e-9 else round(t, 12))
+        t += step
+    return ticks
+
+
+@dataclass(frozen=True)
+class _Scale:
+    low: float
+    high: float
+    left: float
+    right: float
+
+    @classmethod
+    def covering(cls, values: Sequence[float], left: float, right: float) -> _Scale:
+        finite = [v for v in values if math.isfinite(v)]
+        low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        if high - low < 1e-12:
+            low, high = low - 1.0, high + 1.0
+        pad = 0.04 * (high - low)
+        return cls(low - pad, high + pad, left, right)
+
+    def __call__(self, v: float) -> float:
+        v = min(max(v, self.low), self.high)
+        return self.left + (v - self.low) / (self.high - self.low) * (self.right - self.left)
+
+
+def _x_axis(scale: _Scale, y: float, top: float) -> list[Markup]:
+    out = [_tag("line", {"x1": scale.left, "x2": scale.right, "y1": y, "y2": y, "class": "axis"})]
+    for t in nice_ticks(scale.low, scale.high):
+        x = scale(t)
+        out.append(_tag("line", {"x1": x, "x2": x, "y1": top, "y2": y, "class": "grid"}))
+        out.append(
+            _tag("text", {"x": x, "y": y + 14, "text_anchor": "middle", "class": "tick"}, num(t, 3))
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of a waterfall: a label, a contribution and its standard error."""
+
+    label: str
+    value: float
+    stderr: float
+
+
+def waterfall(
+    base: float,
+    steps: Sequence[Step],
+    prediction: float,
+    *,
+    adverse: str | None,
+    z: float = 1.96,
+    title: str = "Contributions from the base value to the prediction",
+) -> Markup:
+    """Base value → each contribution (with a ``± z·stderr`` whisker) → prediction.
+
+    ``adverse`` ("decrease" / "increase" / None) colours the contributions that push toward
+    the adverse outcome differently from the others.
+    """
+    n = len(steps) + 2
+    height = _TOP + n * _ROW + _AXIS
+    ends = np.cumsum([base] + [s.value for s in steps])
+    whiskers = [
+        e + sign * z * s.stderr
+        for e, s in zip(ends[1:], steps, strict=True)
+        if math.isfinite(s.stderr)
+        for sign in (-1, 1)
+    ]
+    scale = _Scale.covering([*ends, *whiskers, prediction], _LABEL, _WIDTH - _VALUE)
+    body = _x_axis(scale, _TOP + n * _ROW, _TOP)
+
+    def row_y(i: int) -> float:
+        return _TOP + i * _ROW
+
+    def marker(i: int, value: float, label: str, cls: str) -> list[Markup]:
+        y, x = row_y(i), scale(value)
+        return [
+            _label(label, _LABEL - 8, y + 15),
+            _tag("line", {"x1": x, "x2": x, "y1": y + 3, "y2": y + _ROW - 3, "class": cls}),
+            _tag("text", {"x": _WIDTH - _VALUE + 8, "y": y + 15, "class": "value"}, num(value)),
+        ]
+
+    body += marker(0, base, "base value (mean over the background)", "marker")
+    for i, (step, start, end) in enumerate(zip(steps, ends[:-1], ends[1:], strict=True), start=1):
+        y = row_y(i)
+        x0, x1 = sorted((scale(start), scale(end)))
+        if adverse is None:
+            cls = "bar up" if step.value >= 0 else "bar down"
+        else:
+            toward = step.value < 0 if adverse == "decrease" else step.value > 0
+            cls = "bar adverse" if toward else "bar favourable"
+        body.append(_label(step.label, _LABEL - 8, y + 15))
+        body.append(
+            _tag(
+                "rect",
+                {"x": x0, "y": y + 4, "width": max(x1 - x0, 1.0), "height": _ROW - 8, "class": cls},
+            )
+        )
+        if math.isfinite(step.stderr) and step.stderr > 0:
+            w0, w1 = scale(end - z * step.stderr), scale(end + z * step.stderr)
+            mid = y + _ROW / 2
+            body.append(
+                _tag("line", {"x1": w0, "x2": w1, "y1": mid, "y2": mid, "class": "whisker"})
+            )
+            for w in (w0, w1):
+                body.append(
+                    _tag(
+                        "line", {"x1": w, "x2": w, "y1": mid - 4, "y2": mid + 4, "class": "whisker"}
+                    )
+                )
+        # A dotted connector from this bar's end to the next row.
+        xe = scale(end)
+        body.append(
+            _tag(
+                "line",
+                {"x1": xe, "x2": xe, "y1": y + _ROW - 4, "y2": y + _ROW + 4, "class": "link"},
+            )
+        )
+        text = signed(step.value)
+        if math.isfinite(step.stderr):
+            text += f" ± {num(z * step.stderr, 2)}"
+        body.append(_tag("text", {"x": _WIDTH - _VALUE + 8, "y": y + 15, "class": "value"}, text))
+    body += marker(n - 1, prediction, "prediction", "marker prediction")
+    return _svg(_WIDTH, height, title, body)
+
+
+def interval_bars(
+    labels: Sequence[str],
+    values: Sequence[float],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    *,
+    title: str,
+) -> Markup:
+    """Horizontal bars from 0 with an interval whisker each (e.g. global importance)."""
+    n = len(labels)
+    height = _TOP + max(n, 1) * _ROW + _AXIS
+    scale = _Scale.covering([0.0, *values, *lower, *upper], _LABEL, _WIDTH - _VALUE)
+    body = _x_axis(scale, _TOP + n * _ROW, _TOP)
+    for i, (label, v, lo, hi) in enumerate(zip(labels, values, lower, upper, strict=True)):
+        y = _TOP + i * _ROW
+        x0, x1 = sorted((scale(0.0), scale(v)))
+        body.append(_label(label, _LABEL - 8, y + 15))
+        body.append(
+            _tag(
+                "rect",
+                {
+                    "x": x0,
+                    "y": y + 4,
+                    "width": max(x1 - x0, 1.0),
+                    "height": _ROW - 8,
+                    "class": "bar up",
+                },
+            )
+        )
+        mid = y + _ROW / 2
+        w0, w1 = scale(lo), scale(hi)
+        body.append(_tag("line", {"x1": w0, "x2": w1, "y1": mid, "y2": mid, "class": "whisker"}))
+        for w in (w0, w1):
+            body.append(
+                _tag("line", {"x1": w, "x2": w, "y1": mid - 4, "y2": mid + 4, "class": "whisker"})
+            )
+        text = f"{num(v)} [{num(lo, 3)}, {num(hi, 3)}]"
+        body.append(_tag("text", {"x": _WIDTH - _VALUE + 8, "y": y + 15, "class": "value"}, text))
+    return _svg(_WIDTH, height, title, body)
+
+
+def histogram(values: np.ndarray, *, bins: int = 20, title: str, xlabel: str) -> Markup:
+    """Counts of ``values`` in ``bins`` equal-width bins, as vertical bars."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    width, height, left, bottom = _WIDTH, 220, 60, 180
+    if values.size == 0:
+        counts, edges = np.zeros(1, dtype=np.int64), np.array([0.0, 1.0])
+    else:
+        low, high = float(values.min()), float(values.max())
+        if high - low < 1e-300:
+            low, high = low - 0.5, high + 0.5
+        counts, edges = np.histogram(values, bins=bins, range=(low, high))
+    x = _Scale(float(edges[0]), float(edges[-1]), left, width - 20)
+    peak = max(int(counts.max()), 1)
+    body = _x_axis(x, bottom, 10)
+    body.append(
+        _tag(
+            "text",
+            {
+                "x": (left + width - 20) / 2,
+                "y": bottom + 32,
+                "text_anchor": "middle",
+                "class": "tick",
+            },
+            xlabel,
+        )
+    )
+    for t in nice_ticks(0, peak, 4):
+        y = bottom - t / peak * (bottom - 10)
+        body.append(
+            _tag(
+                "text",
+                {"x": left - 6, "y": y + 4, "text_anchor": "end", "class": "tick"},
+                num(t, 3),
+            )
+        )
+    for c, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):
+        if c == 0:
+            continue
+        h = c / peak * (bottom - 10)
+        rect = {"x": x(lo), "y": bottom - h, "width": max(x(hi) - x(lo) - 1, 1.0), "height": h}
+        body.append(
+            _tag(
+                "rect",
+                {**rect, "class": "bar up"},
+                Markup(_tag("title", {}, f"{c} in [{num(lo, 3)}, {num(hi, 3)})")),
+            )
+        )
+    return _svg(width, height + 10, title, body)

@@ -1,0 +1,655 @@
+"""What an auditor's report says about a model, computed once: :func:`build_audit_findings`.
+
+The findings are plain data (numbers, tables, the explanation they came from), so they can be
+tested without rendering and rendered without recomputing. Cost, in model rows: the global
+surrogate scores ``data`` once; the explainer explains ``n_explain`` rows three times (the
+explanation, a second seed for stability, a second background for sensitivity).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .._random import RandomState, resolve_seed, stream
+from ..background import Background
+from ..exceptions import ConfigurationError, MissingColumnError, ReferenceMismatchError
+from ..explainers import KernelSHAP
+from ..explainers._base import ShapleyExplainer
+from ..explanation import Explanation
+from ..global_ import Fidelity, GlobalSurrogate, ImportanceSummary, mean_abs_importance
+from ..model import Model
+from ..parity import ParityReport
+from ..provenance import frame_digest
+from ..reasons import (
+    AdverseDirection,
+    DecisionReasons,
+    ReasonCatalogue,
+    load_catalogue,
+    reason_codes,
+)
+
+#: Model rows per explained row for the default explainer: enough for standard errors well
+#: below typical contributions on tabular credit models, small enough for a quick audit.
+DEFAULT_MAX_EVALS = 4_096
+#: Features compared between seeds (FCRA's "up to four key factors").
+TOP = 4
+#: |Spearman correlation| from which a pair of numeric columns is listed as a limitation.
+CORRELATION_LIMIT = 0.5
+#: Stream keys under the audit's seed: each random choice has a stream of its own.
+_ROWS, _SECOND_SEED, _ALT_BACKGROUND = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class SurrogateFindings:
+    """The global surrogate: a shallow tree fitted to the model's output, judged held-out."""
+
+    kind: str
+    max_depth: int
+    output: str
+    fidelity: Fidelity
+    rules: list[str]
+    low_fidelity: bool
+    min_fidelity: float
+
+
+@dataclass(frozen=True)
+class SeedStability:
+    """Agreement of each row's top adverse features between two seeds.
+
+    ``jaccard[i]`` is ``|A ∩ B| / |A ∪ B|`` of row ``i``'s top-``top`` features pushing toward
+    the adverse outcome under each seed (1 when both sets are empty).
+    """
+
+    seeds: tuple[int | None, int | None]
+    top: int
+    jaccard: np.ndarray
+    mean: float
+    identical_rows: int
+
+
+@dataclass(frozen=True)
+class BackgroundSensitivity:
+    """How much the attributions move when the reference population is resampled."""
+
+    alternative: dict[str, Any]
+    relative_change: float
+    top_jaccard: float
+    base_value_shift: float
+
+
+@dataclass(frozen=True)
+class ReasonFrequency:
+    """How often a reason code is given among adverse decisions."""
+
+    code: str
+    text: str
+    count: int
+    first: int
+    share: float
+
+
+@dataclass(frozen=True)
+class AuditFindings:
+    """Everything the audit report shows; built by :func:`build_audit_findings`.
+
+    Attributes
+    ----------
+    model : dict
+        The model's description (identity, kind, columns, outputs, parity if recorded).
+    output : str
+        The output decisions are made on.
+    adverse : {"decrease", "increase"}
+    threshold : float
+        A row's decision is adverse when its output is ``<= threshold`` (``"decrease"``) or
+        ``> threshold`` (``"increase"``): the rule ``output > threshold`` used by the parity
+        check, read in the adverse direction.
+    n_data : int
+        Rows of the audit data.
+    data_sha256 : str
+    data_summary : list of dict
+        One entry per input column: kind, missing count, and range or categories.
+    background : dict
+        The explainer's background: hash, size, kind.
+    explained_rows : int array
+        Positions in the audit data of the rows explained (a seeded sample).
+    explanation : Explanation
+    importance : ImportanceSummary
+        Mean |attribution| with bootstrap intervals over the explained rows.
+    surrogate : SurrogateFindings
+    parity : ParityReport or None
+    efficiency_gap : array of shape (n_explained,)
+    stderr : array of shape (n_explained * n_features,)
+        Every standard error of the chosen output.
+    seed_stability : SeedStability or None
+        None when the explainer has no seed (its values do not depend on one).
+    background_sensitivity : BackgroundSensitivity or None
+        None when no different background could be drawn from the audit data.
+    reasons : list of DecisionReasons
+        One per explained row.
+    adverse_rows : bool array of shape (n_explained,)
+    reason_frequencies : list of ReasonFrequency
+        Codes among adverse decisions, most frequent first; counts sum to the number of
+        reasons given to adverse decisions.
+    performance : dict or None
+        Accuracy and AUC of the decision rule against ``target``, when given.
+    correlations : list of (str, str, float)
+        Numeric column pairs with ``|Spearman| >= CORRELATION_LIMIT``.
+    limitations : list of str
+    reproducibility : dict
+        Seeds, hashes, versions and the command that produced the report.
+    catalogue : dict or None
+    """
+
+    model: dict[str, Any]
+    output: str
+    adverse: AdverseDirection
+    threshold: float
+    n_data: int
+    data_sha256: str
+    data_summary: list[dict[str, Any]]
+    background: dict[str, Any]
+    explained_rows: np.ndarray
+    explanation: Explanation
+    importance: ImportanceSummary
+    surrogate: SurrogateFindings
+    parity: ParityReport | None
+    efficiency_gap: np.ndarray
+    stderr: np.ndarray
+    seed_stability: SeedStability | None
+    background_sensitivity: BackgroundSensitivity | None
+    reasons: list[DecisionReasons]
+    adverse_rows: np.ndarray
+    reason_frequencies: list[ReasonFrequency]
+    performance: dict[str, Any] | None
+    correlations: list[tuple[str, str, float]]
+    limitations: list[str]
+    reproducibility: dict[str, Any]
+    catalogue: dict[str, Any] | None
+
+    @property
+    def output_index(self) -> int:
+        return self.explanation.output_names.index(self.output)
+
+    @property
+    def n_adverse(self) -> int:
+        return int(self.adverse_rows.sum())
+
+
+# -- pieces --------------------------------------------------------------------------------------
+def adverse_mask(predictions: np.ndarray, threshold: float, adverse: str) -> np.ndarray:
+    """Rows whose decision is adverse under ``output > threshold`` read in ``adverse``."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    return predictions <= threshold if adverse == "decrease" else predictions > threshold
+
+
+def top_adverse(values: np.ndarray, adverse: str, top: int = TOP) -> list[frozenset[int]]:
+    """Per row, the ``top`` units pushing hardest toward the adverse outcome (push > 0).
+
+    ``values`` has shape (n_samples, n_features); ties keep the first feature first, as in
+    :func:`~surrogate_xai.reason_codes`.
+    """
+    push = -values if adverse == "decrease" else values
+    out = []
+    for row in push:
+        order = sorted(range(len(row)), key=lambda j: (-row[j], j))
+        out.append(frozenset(j for j in order[:top] if row[j] > 0))
+    return out
+
+
+def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+    """``|a ∩ b| / |a ∪ b|``, 1 for two empty sets."""
+    union = a | b
+    return 1.0 if not union else len(a & b) / len(union)
+
+
+def reason_frequencies(
+    reasons: Sequence[DecisionReasons], adverse_rows: np.ndarray
+) -> list[ReasonFrequency]:
+    """Counts of each code among the adverse decisions' reasons, most frequent first."""
+    counts: Counter[str] = Counter()
+    first: Counter[str] = Counter()
+    texts: dict[str, str] = {}
+    for r, is_adverse in zip(reasons, adverse_rows, strict=True):
+        if not is_adverse:
+            continue
+        for reason in r.reasons:
+            counts[reason.code] += 1
+            # A generated text names one applicant's value; describe the code instead.
+            texts.setdefault(
+                reason.code,
+                reason.text
+                if reason.catalogued
+                else f"{', '.join(reason.features)} (no catalogue entry)",
+            )
+        if r.reasons:
+            first[r.reasons[0].code] += 1
+    n_adverse = max(int(np.sum(adverse_rows)), 1)
+    return [
+        ReasonFrequency(code, texts[code], n, first[code], n / n_adverse)
+        for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ]
+
+
+def _clone(explainer: ShapleyExplainer, **params: Any) -> ShapleyExplainer:
+    """An unfitted copy with some parameters changed (the original is never touched)."""
+    return type(explainer)(**{**explainer.get_params(), **params})
+
+
+def _groups(explainer: ShapleyExplainer) -> dict[str, list[str]] | None:
+    groups = {u: c for u, c in explainer.feature_groups_.items() if list(c) != [u]}
+    return groups or None
+
+
+def _seed_stability(
+    explainer: ShapleyExplainer,
+    X: pd.DataFrame,
+    first: Explanation,
+    k: int,
+    adverse: str,
+    seed: int,
+) -> SeedStability | None:
+    if "random_state" not in explainer.get_params():
+        return None
+    seed_a = first.provenance.seed
+    seed_b = int(stream(seed, _SECOND_SEED).integers(0, 2**62))
+    if seed_b == seed_a:
+        seed_b += 1
+    other = _clone(explainer, random_state=seed_b).fit(
+        explainer.model_, explainer.background_, _groups(explainer)
+    )
+    second = other.explain(X)
+    a = top_adverse(first.values[:, :, k], adverse)
+    b = top_adverse(second.values[:, :, k], adverse)
+    scores = np.array([jaccard(x, y) for x, y in zip(a, b, strict=True)])
+    return SeedStability(
+        seeds=(seed_a, seed_b),
+        top=TOP,
+        jaccard=scores,
+        mean=float(scores.mean()),
+        identical_rows=int(np.sum(scores == 1.0)),
+    )
+
+
+def _background_sensitivity(
+    explainer: ShapleyExplainer,
+    X: pd.DataFrame,
+    data: pd.DataFrame,
+    first: Explanation,
+    k: int,
+    adverse: str,
+    seed: int,
+) -> BackgroundSensitivity | None:
+    """Explain the same rows, same seed, against a background resampled from the audit data."""
+    bg = explainer.background_
+    size = min(len(bg), len(data))
+    alt = Background.sample(
+        data.loc[:, list(bg.data.columns)], size, random_state=stream(seed, _ALT_BACKGROUND)
+    )
+    if alt.hash == bg.hash:
+        return None
+    params = (
+        {"random_state": first.provenance.seed} if "random_state" in explainer.get_params() else {}
+    )
+    second = _clone(explainer, **params).fit(explainer.model_, alt, _groups(explainer)).explain(X)
+    v1, v2 = first.values[:, :, k], second.values[:, :, k]
+    scale = float(np.mean(np.abs(v1)))
+    change = float(np.mean(np.abs(v2 - v1))) / scale if scale > 0 else 0.0
+    a, b = top_adverse(v1, adverse), top_adverse(v2, adverse)
+    return BackgroundSensitivity(
+        alternative=alt.describe(),
+        relative_change=change,
+        top_jaccard=float(np.mean([jaccard(x, y) for x, y in zip(a, b, strict=True)])),
+        base_value_shift=float(second.base_values[0, k] - first.base_values[0, k]),
+    )
+
+
+def _surrogate(model: Model, data: pd.DataFrame, output: str, seed: int) -> SurrogateFindings:
+    est = GlobalSurrogate(
+        kind="tree", max_depth=3, output=output, on_low_fidelity="flag", random_state=seed
+    ).fit(model, data)
+    return SurrogateFindings(
+        kind="tree",
+        max_depth=3,
+        output=output,
+        fidelity=est.fidelity_,
+        rules=list(est.rules_),
+        low_fidelity=bool(est.low_fidelity_),
+        min_fidelity=float(est.min_fidelity),
+    )
+
+
+def _summarise(data: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for col in data.columns:
+        s = data[col]
+        entry: dict[str, Any] = {"column": str(col), "missing": int(s.isna().sum())}
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            v = s.to_numpy(dtype=np.float64)
+            v = v[np.isfinite(v)]
+            entry.update(
+                kind="numeric",
+                summary=(
+                    f"mean {v.mean():.4g}, sd {v.std():.4g}, range [{v.min():.4g}, {v.max():.4g}]"
+                    if v.size
+                    else "no finite values"
+                ),
+            )
+        else:
+            counts = s.astype(str).value_counts()
+            top = ", ".join(f"{k} ({n})" for k, n in counts.head(3).items())
+            entry.update(
+                kind="categorical", summary=f"{len(counts)} categories; most common: {top}"
+            )
+        out.append(entry)
+    return out
+
+
+def _correlations(data: pd.DataFrame) -> list[tuple[str, str, float]]:
+    numeric = [
+        c
+        for c in data.columns
+        if pd.api.types.is_numeric_dtype(data[c])
+        and not pd.api.types.is_bool_dtype(data[c])
+        and data[c].nunique() > 1
+    ]
+    if len(numeric) < 2:
+        return []
+    corr = data[numeric].astype(np.float64).corr(method="spearman").to_numpy()
+    pairs = [
+        (str(numeric[i]), str(numeric[j]), float(corr[i, j]))
+        for i in range(len(numeric))
+        for j in range(i + 1, len(numeric))
+        if math.isfinite(corr[i, j]) and abs(corr[i, j]) >= CORRELATION_LIMIT
+    ]
+    return sorted(pairs, key=lambda p: -abs(p[2]))
+
+
+def _performance(
+    predictions: np.ndarray, target: Any, output: str, threshold: float, n: int
+) -> dict[str, Any]:
+    """The decision rule ``output > threshold`` against the labels; AUC of the output."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(target)
+    if labels.shape != (n,):
+        raise ConfigurationError(f"target has shape {labels.shape}, expected ({n},) like data")
+    named = output[output.index("[") + 1 : -1] if output.endswith("]") and "[" in output else None
+    as_text = labels.astype(str)
+    if named is not None and named in set(as_text.tolist()):
+        positive, truth = named, as_text == named
+    elif set(labels.tolist()) <= {0, 1}:
+        positive, truth = "1", labels.astype(bool)
+    else:
+        raise ConfigurationError(
+            f"cannot tell which target value output {output!r} predicts: labels include "
+            f"{sorted(set(as_text.tolist()))[:5]}; name the output after its class (e.g. "
+            "'probabilities[good]') or pass 0/1 labels"
+        )
+    decided = predictions > threshold
+    auc = float(roc_auc_score(truth, predictions)) if 0 < truth.sum() < n else None
+    return {
+        "positive_class": positive,
+        "accuracy": float(np.mean(decided == truth)),
+        "auc": auc,
+        "rows": n,
+    }
+
+
+def _limitations(findings: Mapping[str, Any], explanation: Explanation, n_data: int) -> list[str]:
+    out = [
+        "Attributions are interventional (marginal) Shapley values: absent features are filled "
+        "in from the background independently of the present ones. This assumes features can "
+        "be varied independently; for correlated features the model is evaluated on unlikely "
+        "combinations and credit is shared between them in ways a reason text must not "
+        "over-interpret.",
+        "Every attribution is relative to the background (reference population) recorded "
+        "above; another reference gives other values (see background sensitivity).",
+    ]
+    corr = findings["correlations"]
+    if corr:
+        listed = "; ".join(f"{a} and {b} (Spearman {r:+.2f})" for a, b, r in corr[:8])
+        out.append(f"Correlated numeric features in the audit data: {listed}.")
+    out.append(
+        "Only numeric column pairs were checked for correlation; associations involving "
+        "categorical columns are not measured here."
+    )
+    if not explanation.diagnostics.exact:
+        out.append(
+            "Values are sampled estimates with standard errors; reasons whose intervals overlap "
+            "are flagged unstable and may change with the seed."
+        )
+    if findings["surrogate"].low_fidelity:
+        out.append(
+            "The global surrogate's held-out fidelity is below its minimum: its rules do not "
+            "describe the model well enough to be read as its logic."
+        )
+    if findings["parity"] is None:
+        out.append(
+            "No conversion (parity) evidence: the explained model was not compared with an original."
+        )
+    elif not findings["parity"].passed:
+        out.append(
+            "The parity check FAILED: the explained model may not be the model in production."
+        )
+    if findings["catalogue"] is None:
+        out.append("No reason catalogue was given: reason codes are generated from feature names.")
+    m = len(explanation)
+    if m < n_data:
+        out.append(
+            f"Explanation quality and reason frequencies come from {m} rows sampled from the "
+            f"{n_data} audit rows; frequencies of rare reasons are uncertain."
+        )
+    return out
+
+
+# -- the entry point -----------------------------------------------------------------------------
+def _check_inputs(
+    model: Any, data: Any, adverse: Any, threshold: Any, n_explain: Any
+) -> pd.DataFrame:
+    if not isinstance(model, Model):
+        raise ConfigurationError(
+            f"model must implement the Model protocol, got {type(model).__name__}"
+        )
+    if not isinstance(data, pd.DataFrame):
+        raise ConfigurationError(f"data must be a DataFrame, got {type(data).__name__}")
+    missing = [c for c in model.feature_names if c not in data.columns]
+    if missing:
+        raise MissingColumnError(missing, [str(c) for c in data.columns])
+    if len(data) < 8:
+        raise ConfigurationError(
+            f"data has {len(data)} rows; an audit needs at least 8 (the global surrogate holds "
+            "a quarter out to measure its fidelity)"
+        )
+    if adverse not in ("decrease", "increase"):
+        raise ConfigurationError(f"adverse must be 'decrease' or 'increase', got {adverse!r}")
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not math.isfinite(threshold)
+    ):
+        raise ConfigurationError(f"threshold must be a finite number, got {threshold!r}")
+    if isinstance(n_explain, bool) or not isinstance(n_explain, int | np.integer) or n_explain < 1:
+        raise ConfigurationError(f"n_explain must be an integer >= 1, got {n_explain!r}")
+    return data.loc[:, list(model.feature_names)].reset_index(drop=True)
+
+
+def _fitted_explainer(
+    explainer: ShapleyExplainer | None, model: Model, background: Background, seed: int
+) -> ShapleyExplainer:
+    if explainer is None:
+        return KernelSHAP(max_evals=DEFAULT_MAX_EVALS, random_state=seed).fit(model, background)
+    if not isinstance(explainer, ShapleyExplainer):
+        raise ConfigurationError(
+            f"explainer must be a fitted Shapley explainer (KernelSHAP, ExactSHAP, "
+            f"PermutationSHAP), got {type(explainer).__name__}"
+        )
+    if not hasattr(explainer, "model_"):
+        raise ConfigurationError(
+            "the explainer is not fitted: call explainer.fit(model, background)"
+        )
+    if explainer.model_.identity != model.identity:
+        raise ConfigurationError(
+            f"the explainer was fitted on model {explainer.model_.identity!r}, not on the model "
+            f"audited ({model.identity!r})"
+        )
+    if explainer.background_.hash != background.hash:
+        raise ReferenceMismatchError(
+            f"the explainer's background (hash {explainer.background_.hash!r}, "
+            f"{len(explainer.background_)} rows) is not the background given (hash "
+            f"{background.hash!r}, {len(background)} rows)"
+        )
+    return explainer
+
+
+def build_audit_findings(
+    model: Model,
+    data: pd.DataFrame,
+    background: Background | pd.DataFrame | np.ndarray,
+    *,
+    explainer: ShapleyExplainer | None = None,
+    target: Any = None,
+    catalogue: ReasonCatalogue | Mapping[str, Any] | str | None = None,
+    output: int | str = 0,
+    adverse: Literal["decrease", "increase"] = "decrease",
+    threshold: float = 0.5,
+    n_explain: int = 50,
+    random_state: RandomState = 0,
+    parity: ParityReport | None = None,
+    command: str | None = None,
+) -> AuditFindings:
+    """Compute everything an auditor's report shows about ``model``.
+
+    Parameters
+    ----------
+    model : Model
+        The model audited (e.g. an :class:`~surrogate_xai.ONNXModel`).
+    data : DataFrame of shape (n_samples, n_features)
+        Rows the model scores in use (e.g. held-out applicants); at least 8. The global
+        surrogate is fitted and judged on them, and ``n_explain`` of them are explained.
+    background : Background, DataFrame or array
+        The explainer's reference population.
+    explainer : ShapleyExplainer, optional
+        Fitted on ``model`` and ``background`` (checked). Default: ``KernelSHAP`` with
+        ``max_evals=DEFAULT_MAX_EVALS`` seeded from ``random_state``.
+    target : array of shape (n_samples,), optional
+        True labels of ``data``, for the accuracy and AUC of the decision rule.
+    catalogue : ReasonCatalogue, dict or YAML path, optional
+    output : int or str
+        The output decisions are made on.
+    adverse : {"decrease", "increase"}
+        Which direction of ``output`` is the adverse outcome.
+    threshold : float
+        Decision threshold on ``output`` (adverse: ``<= threshold`` for ``"decrease"``,
+        ``> threshold`` for ``"increase"``).
+    n_explain : int
+        Rows explained (a seeded sample of ``data``; all rows if fewer).
+    random_state : int, numpy Generator or None
+        Seed of the row sample, the second seed, the resampled background, the surrogate's
+        split and the bootstrap.
+    parity : ParityReport, optional
+        Conversion evidence; default the model's own ``parity_report`` if it has one.
+    command : str, optional
+        The command that produced the report, for the reproducibility appendix.
+
+    Returns
+    -------
+    AuditFindings
+    """
+    frame = _check_inputs(model, data, adverse, threshold, n_explain)
+    k = _output_index_of(model, output)
+    out_name = model.output_names[k]
+    seed = resolve_seed(random_state)
+    bg = background if isinstance(background, Background) else Background(background)
+    bg = bg.with_columns(list(model.feature_names))
+    fitted = _fitted_explainer(explainer, model, bg, seed)
+    cat = None if catalogue is None else load_catalogue(catalogue)
+    if parity is None:
+        parity = getattr(model, "parity_report", None)
+    if parity is not None and not isinstance(parity, ParityReport):
+        raise ConfigurationError(f"parity must be a ParityReport, got {type(parity).__name__}")
+
+    m = min(int(n_explain), len(frame))
+    rows = np.sort(stream(seed, _ROWS).choice(len(frame), size=m, replace=False))
+    X = frame.iloc[rows].reset_index(drop=True)
+    exp = fitted.explain(X)
+    reasons = reason_codes(exp, catalogue=cat, adverse=adverse, output=k)
+    adverse_rows = adverse_mask(exp.diagnostics.predictions[:, k], float(threshold), adverse)
+    surrogate = _surrogate(model, frame, out_name, seed)
+    stability = _seed_stability(fitted, X, exp, k, adverse, seed)
+    sensitivity = _background_sensitivity(fitted, X, frame, exp, k, adverse, seed)
+    performance = (
+        None
+        if target is None
+        else _performance(
+            model.predict(frame)[:, k], target, out_name, float(threshold), len(frame)
+        )
+    )
+    correlations = _correlations(frame)
+    parts = {
+        "correlations": correlations,
+        "surrogate": surrogate,
+        "parity": parity,
+        "catalogue": None if cat is None else cat.describe(),
+    }
+    return AuditFindings(
+        model=dict(model.describe()),
+        output=out_name,
+        adverse=adverse,
+        threshold=float(threshold),
+        n_data=len(frame),
+        data_sha256=frame_digest(frame),
+        data_summary=_summarise(frame),
+        background=bg.describe(),
+        explained_rows=rows,
+        explanation=exp,
+        importance=mean_abs_importance(exp, random_state=seed),
+        surrogate=surrogate,
+        parity=parity,
+        efficiency_gap=np.array(exp.diagnostics.efficiency_gap[:, k]),
+        stderr=np.array(exp.stderr[:, :, k]).ravel(),
+        seed_stability=stability,
+        background_sensitivity=sensitivity,
+        reasons=reasons,
+        adverse_rows=adverse_rows,
+        reason_frequencies=reason_frequencies(reasons, adverse_rows),
+        performance=performance,
+        correlations=correlations,
+        limitations=_limitations(parts, exp, len(frame)),
+        reproducibility={
+            "seeds": {
+                "audit random_state": seed,
+                "explanation": exp.provenance.seed,
+                "second seed (stability)": None if stability is None else stability.seeds[1],
+            },
+            "hashes": {
+                "model": model.identity,
+                "background": bg.hash,
+                "audit data": frame_digest(frame),
+                **({} if cat is None else {"reason catalogue": cat.sha256}),
+            },
+            "versions": dict(exp.provenance.versions),
+            "explainer": {"method": exp.provenance.method, **exp.provenance.parameters},
+            "command": command,
+        },
+        catalogue=None if cat is None else cat.describe(),
+    )
+
+
+def _output_index_of(model: Model, output: int | str) -> int:
+    names = list(model.output_names)
+    if isinstance(output, str):
+        if output not in names:
+            raise ConfigurationError(f"unknown output {output!r}; outputs: {names}")
+        return names.index(output)
+    if isinstance(output, bool) or not isinstance(output, int | np.integer):
+        raise ConfigurationError(f"output must be an index or a name, got {output!r}")
+    if not -len(names) <= output < len(names):
+        raise ConfigurationError(f"output index {output} out of range for outputs {names}")
+    return int(output) % len(names)
