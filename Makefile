@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := sklearn,xgboost,lightgbm,http,torch,dask,dev
+EXTRAS := sklearn,xgboost,lightgbm,http,torch,service,dask,dev
 
 .PHONY: install demo test lint typecheck pytest bench clean
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(PY) -m surrogate_xai.demo
+	$(VENV)/bin/sxai demo
 
 lint: install
 	$(VENV)/bin/ruff check .

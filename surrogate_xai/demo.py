@@ -1,23 +1,73 @@
-"""The main job on bundled data: ``python -m surrogate_xai.demo`` (``make demo``).
+"""The whole job on bundled data: ``sxai demo`` (also ``python -m surrogate_xai.demo``, ``make demo``).
 
-Trains a credit model on German Credit, exports it to ONNX, proves the export equal to the
-original, explains ten applicants with KernelSHAP and prints each one's main contributions
-toward a "bad" rating. Files go to ``./sxai-demo/``.
+Trains a credit model on German Credit (a OneHotEncoder + gradient-boosting pipeline), exports
+it to ONNX and proves the export equal to the original, then runs exactly what a user runs
+with ``sxai explain --config sxai-demo/explain.yaml``: applicants explained with KernelSHAP,
+principal reasons from a reason-code catalogue (protected attributes excluded), one HTML
+report per decision, an audit report, and a SQLite audit store. Every file goes to
+``./sxai-demo/``; the summary printed at the end says what to open and what to try next.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .background import Background
-from .explainers import KernelSHAP
-from .explanation import Explanation
+#: Reason codes for German Credit's raw columns. Each text names what pushes a decision toward
+#: "bad", so it reads as the principal reason for a decline.
+CATALOGUE: list[tuple[str, str, str]] = [
+    (
+        "R01",
+        "Checking account balance below 200 DM or overdrawn",
+        "status_of_existing_checking_account",
+    ),
+    ("R02", "Loan duration too long", "duration_in_month"),
+    ("R03", "Credit history shows delays or critical accounts", "credit_history"),
+    ("R04", "Purpose of the loan carries higher risk", "purpose"),
+    ("R05", "Loan amount too high", "credit_amount"),
+    ("R06", "Savings below 100 DM or none known", "savings_account_and_bonds"),
+    ("R07", "Current employment too recent or none", "present_employment_since"),
+    (
+        "R08",
+        "Instalments too high relative to disposable income",
+        "installment_rate_in_percentage_of_disposable_income",
+    ),
+    ("R09", "No co-applicant or guarantor", "other_debtors_or_guarantors"),
+    ("R10", "Time at present residence too short", "present_residence_since"),
+    ("R11", "No real estate or other significant property", "property"),
+    ("R12", "Other instalment plans with banks or stores", "other_installment_plans"),
+    ("R13", "Housing: renting or living for free", "housing"),
+    ("R14", "Too many existing credits at this bank", "number_of_existing_credits_at_this_bank"),
+    ("R15", "Job category or qualification", "job"),
+    (
+        "R16",
+        "Number of people the applicant supports",
+        "number_of_people_being_liable_to_provide_maintenance_for",
+    ),
+    ("R17", "No telephone registered in the applicant's name", "telephone"),
+]
+#: Never given as a reason (sex and marital status, age, national origin: ECOA / Reg B).
+PROTECTED = ["personal_status_and_sex", "age_in_years", "foreign_worker"]
+ID_COLUMN = "applicant_id"
+SCORE = "probabilities[bad]"
+
+
+@dataclass
+class DemoResult:
+    """Where the demo wrote its files, and what it found."""
+
+    out: Path
+    rows: int
+    declined: int
+    record_ids: list[str]
+    seconds: float
 
 
 def _train(X: pd.DataFrame, y: pd.Series) -> object:
@@ -34,66 +84,179 @@ def _train(X: pd.DataFrame, y: pd.Series) -> object:
     return Pipeline([("prep", prep), ("gbm", model)]).fit(X, y)
 
 
-def _table(exp: Explanation, output: int, top: int) -> str:
-    lines = []
-    for i in range(len(exp)):
-        p = exp.diagnostics.predictions[i, output]
-        lines.append(
-            f"\napplicant {i}: P(bad) = {p:.3f}   (base rate {exp.base_values[i, output]:.3f})"
-        )
-        order = np.argsort(-exp.values[i, :, output])[:top]
-        for j in order:
-            v, se = exp.values[i, j, output], exp.stderr[i, j, output]
-            name = exp.feature_names[j]
-            value = str(exp.data.iloc[i][name]) if name in exp.data.columns else "(group)"
-            lines.append(f"  {v:+.4f} ± {1.96 * se:.4f}  {name} = {value[:48]}")
-    return "\n".join(lines)
+def catalogue_yaml() -> str:
+    """The demo's reason catalogue as YAML (the layout ``ReasonCatalogue.from_yaml`` reads)."""
+    import yaml
+
+    doc = {
+        "name": "german-credit-demo",
+        "version": "2024-06",
+        "reasons": [{"code": c, "text": t, "features": [f]} for c, t, f in CATALOGUE],
+    }
+    head = (
+        "# Reason codes for the German Credit demo model (one code per raw column).\n"
+        f"# Protected attributes have no code and are excluded from reasons: {', '.join(PROTECTED)}\n"
+        "# (see 'exclude' in explain.yaml).\n"
+    )
+    return head + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
 
 
-def main(argv: list[str] | None = None) -> int:
+def config_yaml(rows_file: str, seed: int) -> str:
+    """``explain.yaml``: every option of the demo's run, usable as ``sxai explain --config``."""
+    import yaml
+
+    doc: dict[str, Any] = {
+        "model": "credit.onnx",
+        "data": rows_file,
+        "background": "background.csv",
+        "id_column": ID_COLUMN,
+        "method": "kernelshap",
+        "seed": seed,
+        "max_evals": 10_000,
+        "score": SCORE,
+        "adverse": "increase",
+        "threshold": 0.5,
+        "n_reasons": 4,
+        "catalogue": "reasons.yaml",
+        "exclude": PROTECTED,
+        "out": "results.jsonl",
+        "report_dir": "reports",
+        "store": "audit.db",
+    }
+    head = "# sxai explain --config explain.yaml (paths are relative to this file)\n"
+    return head + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _prepare(out: Path, rows: int, seed: int, say: Any) -> tuple[Any, pd.DataFrame, pd.Series]:
+    """Train, export, and write the model, the tables, the catalogue and the config."""
     from sklearn.model_selection import train_test_split
 
     from .adapters.sklearn import to_onnx
+    from .background import Background
     from .datasets import load_german_credit
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="sxai-demo", help="folder for the files written")
-    parser.add_argument("--rows", type=int, default=10, help="applicants to explain")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
     X, y = load_german_credit()
-    X_train, X_test, y_train, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
-    print(f"German Credit: {len(X_train)} training rows, {X.shape[1]} raw columns")
-    pipeline = _train(X_train, y_train)
-    model = to_onnx(pipeline, X_test, output="probability")
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, random_state=0, stratify=y
+    )
+    say(f"German Credit: {len(X_train)} training rows, {X.shape[1]} raw columns")
+    model = to_onnx(_train(X_train, y_train), X_test, output="probability")
     parity = model.parity_report
     (out / "credit.onnx").write_bytes(model.model_bytes)
-    print(
+    say(
         f"ONNX export: sha256 {model.identity[:16]}..., parity on {parity.rows_checked} rows: "
         f"max |diff| {parity.max_abs_diff:.2e}, {parity.decision_flips} decision flips"
     )
-
-    background = Background.sample(X_train, 100, random_state=0)
-    explainer = KernelSHAP(max_evals=10_000, random_state=args.seed).fit(model, background)
-    bad = model.output_names.index("probabilities[bad]")
-    start = time.perf_counter()
-    exp = explainer.explain(X_test.iloc[: args.rows])
-    took = time.perf_counter() - start
-    (out / "explanations.json").write_text(exp.to_json())
-
-    print(
-        f"KernelSHAP: {len(exp)} applicants in {took:.2f} s, "
-        f"{int(exp.diagnostics.model_evaluations.mean())} model rows per applicant, "
-        f"background of {len(background)} rows (hash {background.hash[:12]}...), seed {args.seed}"
+    Background.sample(X_train, 100, random_state=0).data.to_csv(out / "background.csv", index=False)
+    applicants = X_test.iloc[:rows]
+    ids = [f"APP-{i:04d}" for i in applicants.index]
+    applicants.assign(**{ID_COLUMN: ids})[[ID_COLUMN, *X.columns]].to_csv(
+        out / "applicants.csv", index=False
     )
-    print("\nLargest contributions toward a 'bad' rating (value ± 95% interval):")
-    print(_table(exp, bad, top=4))
-    gap = float(exp.diagnostics.efficiency_gap.max())
-    print(f"\nvalues sum to prediction - base rate within {gap:.1e}")
-    print(f"wrote {out / 'credit.onnx'} and {out / 'explanations.json'}")
+    (out / "reasons.yaml").write_text(catalogue_yaml(), encoding="utf-8")
+    (out / "explain.yaml").write_text(config_yaml("applicants.csv", seed), encoding="utf-8")
+    return parity, X_test, y_test
+
+
+def run_demo(
+    out: str | Path = "sxai-demo", *, rows: int = 20, seed: int = 7, quiet: bool = False
+) -> DemoResult:
+    """Run the demo into ``out`` and print what to open; returns what was written.
+
+    The audit store ``out/audit.db`` is started afresh, so it holds exactly this run.
+    """
+    from rich.console import Console
+
+    from .cli._config import AuditSettings, ExplainSettings, read_config
+    from .cli._progress import Progress
+    from .cli.audit import run_audit
+    from .cli.explain import run_explain
+
+    console = Console(highlight=False, soft_wrap=True)
+    say = console.print
+    start = time.perf_counter()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "audit.db").unlink(missing_ok=True)
+    parity, X_test, y_test = _prepare(folder, rows, seed, say)
+
+    settings = ExplainSettings.model_validate(
+        {**read_config(folder / "explain.yaml", ExplainSettings), "quiet": quiet}
+    )
+    progress = Progress(enabled=not quiet)
+    run = run_explain(settings, parity=parity, progress=progress)
+    say(
+        f"KernelSHAP: {len(run.results)} applicants in {run.seconds:.1f} s, "
+        f"{int(run.explanation.diagnostics.model_evaluations.mean())} model rows per applicant, "
+        f"seed {seed}"
+    )
+    holdout = folder / "holdout.csv"
+    X_test.assign(creditability=y_test.to_numpy()).to_csv(holdout, index=False)
+    audit_settings = AuditSettings.model_validate(
+        {
+            "model": settings.model,
+            "data": holdout,
+            "target": "creditability",
+            "background": settings.background,
+            "report": folder / "audit.html",
+            "score": SCORE,
+            "adverse": "increase",
+            "catalogue": settings.catalogue,
+            "n_explain": 40,
+            "seed": seed,
+        }
+    )
+    run_audit(audit_settings, parity=parity, command="sxai demo", progress=progress)
+    seconds = time.perf_counter() - start
+    _summary(console, folder, run, settings, seconds)
+    return DemoResult(folder, len(run.results), run.declined, run.record_ids or [], seconds)
+
+
+def _summary(console: Any, folder: Path, run: Any, settings: Any, seconds: float) -> None:
+    from rich.table import Table
+
+    from .cli.explain import replay_command, report_name
+
+    n = len(run.results)
+    declined = [r for r in run.results if r["decision"] == "declined"]
+    console.print(
+        f"\n[bold]{len(declined)} of {n} applicants declined[/bold] "
+        f"(P(bad) > {settings.threshold}); done in {seconds:.1f} s."
+    )
+    shown = declined[0] if declined else run.results[0]
+    table = Table(
+        title=f"Principal reasons for {shown['decision_id']} ({shown['decision']}, "
+        f"P(bad) = {shown['prediction']:.3f})"
+    )
+    for column in ("code", "reason", "contribution to P(bad)", "stable"):
+        table.add_column(column)
+    for r in shown["reasons"]:
+        table.add_row(r["code"], r["text"], f"{r['contribution']:+.3f}", str(r["stable"]))
+    if not shown["reasons"]:
+        table.add_row("-", "nothing pushes this applicant toward 'bad'", "", "")
+    console.print(table)
+    report = folder / "reports" / report_name(shown["decision_id"])
+    console.print("\nOpen:")
+    console.print(f"  {report}   (this applicant's report; one per applicant in {folder}/reports)")
+    console.print(f"  {folder / 'audit.html'}   (the auditor's report on the model)")
+    console.print(f"  {folder / 'results.jsonl'}   (one JSON line per decision)")
+    console.print("Try:")
+    console.print(f"  {replay_command(shown['record_id'], settings)}")
+    console.print(f"  {shlex.join(['sxai', 'verify', '--store', str(folder / 'audit.db')])}")
+    console.print(f"  {shlex.join(['sxai', 'explain', '--config', str(folder / 'explain.yaml')])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m surrogate_xai.demo [--out DIR] [--rows N] [--seed S]``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--out", default="sxai-demo", help="folder for the files written")
+    parser.add_argument("--rows", type=int, default=20, help="applicants to explain")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.rows < 1:
+        parser.error("--rows must be at least 1")
+    run_demo(args.out, rows=args.rows, seed=args.seed, quiet=args.quiet)
     return 0
 
 

@@ -1,22 +1,34 @@
-"""`make demo` runs the main job end to end on the bundled data."""
+"""`make demo` (``python -m surrogate_xai.demo``) runs the main job end to end on bundled data."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+
+from surrogate_xai import demo
 
 
-def test_demo_explains_applicants(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "surrogate_xai.demo", "--out", str(tmp_path / "o"), "--rows", "3"],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    ).stdout
+def test_demo_module_explains_applicants(tmp_path, capsys):
+    result = demo.main(["--out", str(tmp_path / "o"), "--rows", "3", "--quiet"])
+    assert result == 0
+    out = capsys.readouterr().out
     assert "0 decision flips" in out
-    assert "applicant 2: P(bad) =" in out
+    assert "of 3 applicants declined" in out
     assert (tmp_path / "o" / "credit.onnx").stat().st_size > 1000
-    doc = json.loads((tmp_path / "o" / "explanations.json").read_text())
-    assert len(doc["values"]) == 3
+    lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    assert all(len(json.loads(line)["attributions"]) == 20 for line in lines)
+    # a second run starts a fresh audit store
+    demo.main(["--out", str(tmp_path / "o"), "--rows", "2", "--quiet"])
+    import surrogate_xai as sx
+
+    with sx.AuditStore(f"sqlite:///{tmp_path / 'o' / 'audit.db'}") as store:
+        assert len(store) == 2
+
+
+def test_catalogue_covers_every_unprotected_column():
+    from surrogate_xai.datasets import load_german_credit
+
+    X, _ = load_german_credit()
+    mapped = {f for _, _, f in demo.CATALOGUE}
+    assert mapped | set(demo.PROTECTED) == set(X.columns)
+    assert not mapped & set(demo.PROTECTED)

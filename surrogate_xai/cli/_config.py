@@ -1,0 +1,168 @@
+"""``--config file.yaml``: every option of a command, validated by a pydantic model.
+
+A config file holds the same options as the command line (``max_evals`` or ``max-evals``);
+options given on the command line win. Unknown keys are rejected by name, and a value of the
+wrong type names its field. Relative paths in the file are relative to the file's folder, so
+a config and its data can move together.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..exceptions import ConfigurationError, InputError
+
+Method = Literal["kernelshap", "exact", "permutation", "lime", "local"]
+Adverse = Literal["increase", "decrease"]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Fields holding file paths (resolved against the config file's folder).
+    PATHS: ClassVar[tuple[str, ...]] = ()
+
+
+class ExplainSettings(_Settings):
+    """Every option of ``sxai explain`` (see ``sxai explain --help``)."""
+
+    model: Path | None = None
+    data: Path | None = None
+    background: Path | None = None
+    method: Method = "kernelshap"
+    seed: int = 0
+    max_evals: int = Field(20_000, ge=3)
+    n_samples: int = Field(5_000, ge=10)
+    output: str | None = None
+    score: str | None = None
+    threshold: float = 0.5
+    adverse: Adverse = "decrease"
+    n_reasons: int = Field(4, ge=1)
+    exclude: list[str] = Field(default_factory=list)
+    catalogue: Path | None = None
+    id_column: str | None = None
+    out: Path | None = None
+    report_dir: Path | None = None
+    store: str | None = None
+    dask: str | None = None
+    quiet: bool = False
+
+    PATHS: ClassVar[tuple[str, ...]] = (
+        "model",
+        "data",
+        "background",
+        "catalogue",
+        "out",
+        "report_dir",
+        "store",
+    )
+
+    @field_validator("dask")
+    @classmethod
+    def _dask_spec(cls, v: str | None) -> str | None:
+        # Checked with the other options, before any model work (batch.dask_client checks
+        # it again when it connects).
+        if v is not None and not re.fullmatch(r"local:\d+|(tcp|tls)://[^\s/:]+:\d+", v.strip()):
+            raise ValueError("must be 'local:N' or a scheduler address like 'tcp://host:8786'")
+        return v
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class AuditSettings(_Settings):
+    """Every option of ``sxai audit`` (see ``sxai audit --help``)."""
+
+    model: Path | None = None
+    data: Path | None = None
+    background: Path | None = None
+    target: str | None = None
+    report: Path | None = None
+    output: str | None = None
+    score: str | None = None
+    threshold: float = 0.5
+    adverse: Adverse = "decrease"
+    catalogue: Path | None = None
+    n_explain: int = Field(50, ge=1)
+    background_rows: int = Field(100, ge=1)
+    seed: int = 0
+    quiet: bool = False
+
+    PATHS: ClassVar[tuple[str, ...]] = ("model", "data", "background", "catalogue", "report")
+
+
+def validation_message(exc: ValidationError, source: str) -> str:
+    """The first problem pydantic found, naming the field (or the unknown key)."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown option {field!r}"
+    return f"{source}: option {field!r}: {err['msg']}"
+
+
+def read_config(path: Path, settings: type[_Settings]) -> dict[str, Any]:
+    """The options in a YAML file, keys normalised (``max-evals`` → ``max_evals``), paths
+    resolved against the file's folder. Values are validated later, with the command line."""
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigurationError(f"{path} is not valid YAML{where}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(
+            f"{path} must hold a mapping of option: value, not a {type(data).__name__}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        # A store is a path only when it is not a URL (``sqlite:///...`` stays as written).
+        if name in settings.PATHS and isinstance(value, str) and "://" not in value:
+            value = str(path.parent / Path(value).expanduser())
+        out[name] = value
+    return out
+
+
+def resolve(
+    settings: type[_Settings],
+    ctx: typer.Context,
+    given: dict[str, Any],
+    config: Path | None,
+) -> Any:
+    """The settings for one run: the config file's values, overridden by the options the user
+    actually typed (an option left at its default does not override the file)."""
+    from_file = read_config(config, settings) if config is not None else {}
+    typed = {}
+    for name, value in given.items():
+        # Compared by name: typer ships its own copy of click's ParameterSource enum.
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name != "DEFAULT":
+            typed[name] = value
+    try:
+        return settings.model_validate({**from_file, **typed})
+    except ValidationError as exc:
+        first = exc.errors()[0]["loc"]
+        from_cli = bool(first) and first[0] in typed
+        where = str(config) if config is not None and not from_cli else "the options"
+        raise ConfigurationError(validation_message(exc, where)) from exc
+
+
+def default(settings: type[_Settings], name: str) -> Any:
+    """The default of one option (shown in ``--help``, from the one place it is defined)."""
+    field = settings.model_fields[name]
+    return field.get_default(call_default_factory=True)

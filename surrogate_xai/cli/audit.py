@@ -1,0 +1,157 @@
+"""``sxai audit``: one self-contained HTML report on a model, for an auditor.
+
+Computes what :func:`surrogate_xai.report.build_audit_findings` gathers (global importance,
+surrogate fidelity, explanation quality, reason-code frequencies, reproducibility details)
+on a CSV of rows, optionally with the true labels, and writes it with
+:func:`~surrogate_xai.report.audit_report`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from importlib import import_module
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from ..background import Background
+from ..exceptions import InputError
+from . import _config
+from ._common import (
+    check_writable_dir,
+    load_catalogue,
+    load_model,
+    read_csv,
+    read_table,
+    user_errors,
+)
+from ._config import AuditSettings
+from ._progress import Progress
+from .explain import score_index
+
+_D = AuditSettings
+
+
+def run_audit(
+    settings: AuditSettings,
+    *,
+    parity: object = None,
+    command: str | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Build the audit report ``settings`` describes and write it; returns its path."""
+    progress = progress or Progress(enabled=False)
+    if settings.model is None or settings.data is None or settings.report is None:
+        which = (
+            "MODEL" if settings.model is None else "--data" if settings.data is None else "--report"
+        )
+        raise InputError(f"missing {which} (give it on the command line or in --config)")
+    report = import_module("surrogate_xai.report")
+    raw = read_csv(settings.data)
+    target = None
+    if settings.target is not None:
+        if settings.target not in raw.columns:
+            raise InputError(f"{settings.data}: no target column {settings.target!r} (--target)")
+        target = raw[settings.target]
+        numeric = pd.to_numeric(target, errors="coerce")
+        target = numeric if numeric.notna().all() else target.astype(object)
+    model = load_model(settings.model, settings.output)
+    drop = (settings.target,) if settings.target else ()
+    data = read_table(settings.data, model, frame=raw, drop=drop)
+    if settings.background is not None:
+        background = Background(read_table(settings.background, model))
+    else:
+        background = Background.sample(
+            data, min(settings.background_rows, len(data)), random_state=settings.seed
+        )
+    catalogue = load_catalogue(settings.catalogue) if settings.catalogue else None
+    output = score_index(model, settings.score)
+    check_writable_dir(settings.report, "--report")
+    with progress.task(f"auditing on {len(data)} rows", total=None):
+        findings = report.build_audit_findings(
+            model,
+            data,
+            background,
+            target=target,
+            catalogue=catalogue,
+            output=output,
+            adverse=settings.adverse,
+            threshold=settings.threshold,
+            n_explain=settings.n_explain,
+            random_state=settings.seed,
+            parity=parity,
+            command=command,
+        )
+        html = report.audit_report(findings)
+    path: Path = report.write_html(settings.report, html)
+    return path
+
+
+def audit(
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None, typer.Argument(help="The ONNX model file.", show_default=False)
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="CSV of rows to audit the model on.", show_default=False),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="Column of --data with the true outcome (not a model input)."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="The HTML report to write.", show_default=False)
+    ] = None,
+    background: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of reference rows (default: a sample of --data, see --background-rows).",
+            show_default=False,
+        ),
+    ] = None,
+    background_rows: Annotated[
+        int, typer.Option(help="Rows sampled from --data when no --background is given.")
+    ] = _config.default(_D, "background_rows"),
+    output: Annotated[
+        str | None,
+        typer.Option(help="Which graph output: 'probability', 'margin' or an output name."),
+    ] = None,
+    score: Annotated[
+        str | None,
+        typer.Option(help="Output column the decision is made on (name or index; default last)."),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Decision threshold on the score.")
+    ] = _config.default(_D, "threshold"),
+    adverse: Annotated[
+        str, typer.Option(help="'decrease' or 'increase': which way of the score is adverse.")
+    ] = _config.default(_D, "adverse"),
+    catalogue: Annotated[
+        Path | None, typer.Option(help="Reason-code catalogue (YAML).", show_default=False)
+    ] = None,
+    n_explain: Annotated[
+        int, typer.Option(help="Rows explained for the explanation-quality section.")
+    ] = _config.default(_D, "n_explain"),
+    seed: Annotated[int, typer.Option(help="Seed of every sampled step.")] = _config.default(
+        _D, "seed"
+    ),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file of these options; options given here win.", show_default=False
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars and no summary.")] = False,
+) -> None:
+    """Write an auditor's HTML report on a model: importance, fidelity, reasons, provenance."""
+    given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
+    with user_errors():
+        settings = _config.resolve(AuditSettings, ctx, given, config)
+        command = shlex.join(["sxai", *sys.argv[1:]])
+        path = run_audit(settings, command=command, progress=Progress(not settings.quiet))
+    if not settings.quiet:
+        typer.echo(f"audit report: {path}")

@@ -1,0 +1,449 @@
+"""``sxai explain``: explain every row of a CSV file through an ONNX model.
+
+The run is all or nothing: every input (model, tables, catalogue, ids, output paths, store)
+is read and checked before the first model evaluation; the audit records are written in one
+transaction after all rows are explained; the JSON-lines file and each report are written
+atomically. A failure at any point leaves no half-written file and no partial batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+
+from ..audit import AuditStore
+from ..exceptions import ConfigurationError, InputError
+from ..explainers._base import BaseExplainer
+from ..explanation import Explanation
+from ..onnx_model import ONNXModel
+from ..reasons import DecisionReasons, ReasonCatalogue, reason_codes
+from . import _config
+from ._common import (
+    check_writable_dir,
+    load_catalogue,
+    load_model,
+    plain_float,
+    read_csv,
+    read_table,
+    store_url,
+    tensor_input,
+    user_errors,
+    write_atomic,
+)
+from ._config import ExplainSettings
+from ._progress import Progress
+
+#: Decision labels written to the results and the store.
+DECLINED, APPROVED = "declined", "approved"
+
+
+# -- the engine (also used by ``sxai demo``) -----------------------------------------------------
+@dataclass
+class Inputs:
+    """Everything a run needs, read and checked before any model evaluation."""
+
+    model: ONNXModel
+    X: pd.DataFrame
+    background: pd.DataFrame
+    decision_ids: list[str]
+    score: int
+    catalogue: ReasonCatalogue | None
+    store: AuditStore | None
+
+
+@dataclass
+class ExplainRun:
+    """What a run produced."""
+
+    explanation: Explanation
+    reasons: list[DecisionReasons]
+    results: list[dict[str, Any]]
+    score_name: str
+    seconds: float
+    record_ids: list[str] | None = None
+    reports: list[Path] = field(default_factory=list)
+
+    @property
+    def declined(self) -> int:
+        return sum(r["decision"] == DECLINED for r in self.results)
+
+
+def _require(settings: ExplainSettings) -> tuple[Path, Path, Path]:
+    hint = {"model": "MODEL", "data": "--data", "background": "--background"}
+    paths = []
+    for name, flag in hint.items():
+        value = getattr(settings, name)
+        if value is None:
+            raise InputError(
+                f"missing {flag} (give it on the command line or as {name!r} in --config)"
+            )
+        paths.append(value)
+    return paths[0], paths[1], paths[2]
+
+
+def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list[str]:
+    if id_column is None:
+        return [str(i) for i in range(len(frame))]
+    if id_column not in frame.columns:
+        raise InputError(f"{name}: no id column {id_column!r} (--id-column)")
+    ids = frame[id_column]
+    if ids.isna().any():
+        raise InputError(
+            f"{name}: id column {id_column!r} is empty at row {int(np.flatnonzero(ids.isna())[0])}"
+        )
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise InputError(f"{name}: id {dup.iloc[0]!r} appears more than once in {id_column!r}")
+    return [str(v) for v in ids]
+
+
+def score_index(model: ONNXModel, score: str | None) -> int:
+    """The output column a decision is made on: a name, an index, or by default the last."""
+    names = model.output_names
+    if score is None:
+        return len(names) - 1
+    if score in names:
+        return names.index(score)
+    if re.fullmatch(r"-?\d+", score) and -len(names) <= int(score) < len(names):
+        return int(score) % len(names)
+    raise ConfigurationError(f"--score {score!r} is not an output of the model; outputs: {names}")
+
+
+def report_name(decision_id: str) -> str:
+    """A file name for a decision's report that is safe on every file system."""
+    return "decision-" + re.sub(r"[^A-Za-z0-9._-]", "_", decision_id)[:120] + ".html"
+
+
+def read_inputs(settings: ExplainSettings) -> Inputs:
+    """Read and check every input; nothing is evaluated yet."""
+    model_path, data_path, bg_path = _require(settings)
+    raw = read_csv(data_path)
+    decision_ids = _decision_ids(raw, settings.id_column, str(data_path))
+    drop = (settings.id_column,) if settings.id_column else ()
+    model = load_model(model_path, settings.output)
+    if tensor_input(model):
+        # A single-tensor graph has no column names: take the file's, in order.
+        names = [str(c) for c in raw.columns if c not in drop]
+        if len(names) == len(model.feature_names) and names != model.feature_names:
+            model = load_model(model_path, settings.output, feature_names=names)
+    X = read_table(data_path, model, frame=raw, drop=drop)
+    background = read_table(bg_path, model)
+    unknown = [e for e in settings.exclude if e not in model.feature_names]
+    if unknown:
+        raise ConfigurationError(
+            f"--exclude {unknown[0]!r} is not a column of the model; columns: "
+            f"{', '.join(model.feature_names)}"
+        )
+    score = score_index(model, settings.score)
+    catalogue = load_catalogue(settings.catalogue) if settings.catalogue else None
+    if settings.out is not None:
+        check_writable_dir(settings.out, "--out")
+    if settings.report_dir is not None:
+        if settings.report_dir.exists() and not settings.report_dir.is_dir():
+            raise InputError(f"--report-dir {settings.report_dir} exists and is not a folder")
+        target = settings.report_dir
+        check_writable_dir(target / "x" if target.is_dir() else target, "--report-dir")
+        files = {report_name(d) for d in decision_ids}
+        if len(files) < len(decision_ids):
+            raise InputError("two decision ids give the same report file name; use other ids")
+    store = AuditStore(store_url(settings.store)) if settings.store else None
+    return Inputs(model, X, background, decision_ids, score, catalogue, store)
+
+
+def build_explainer(settings: ExplainSettings) -> BaseExplainer:
+    """The explainer ``--method`` names, with the run's seed and budget."""
+    from ..explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP
+
+    m = settings.method
+    if m == "kernelshap":
+        return KernelSHAP(max_evals=settings.max_evals, random_state=settings.seed)
+    if m == "permutation":
+        return PermutationSHAP(max_evals=settings.max_evals, random_state=settings.seed)
+    if m == "exact":
+        return ExactSHAP()
+    if m == "lime":
+        return LIME(n_samples=settings.n_samples, random_state=settings.seed)
+    return LocalSurrogate(n_samples=settings.n_samples, random_state=settings.seed)
+
+
+def _explain(explainer: Any, X: pd.DataFrame, dask: str | None) -> Explanation:
+    if dask is None:
+        return explainer.explain(X)
+    from ..batch import dask_client, explain_batch
+
+    with dask_client(dask) as client:
+        return explain_batch(explainer, X, client=client)
+
+
+def decide(prediction: float, threshold: float, adverse: str) -> str:
+    """``declined`` when the score is on the adverse side of the threshold."""
+    adverse_side = prediction < threshold if adverse == "decrease" else prediction > threshold
+    return DECLINED if adverse_side else APPROVED
+
+
+def _result_line(
+    exp: Explanation, i: int, reasons: DecisionReasons, decision_id: str, k: int, s: Any
+) -> dict[str, Any]:
+    prediction = float(exp.diagnostics.predictions[i, k])
+    names = exp.feature_names
+    line: dict[str, Any] = {
+        "decision_id": decision_id,
+        "row": i,
+        "output": exp.output_names[k],
+        "prediction": prediction,
+        "threshold": s.threshold,
+        "decision": decide(prediction, s.threshold, s.adverse),
+        "base_value": float(exp.base_values[i, k]),
+        "attributions": {n: float(exp.values[i, j, k]) for j, n in enumerate(names)},
+        "stderr": {n: plain_float(exp.stderr[i, j, k]) for j, n in enumerate(names)},
+        "reasons": [
+            {"code": r.code, "text": r.text, "contribution": r.contribution, "stable": r.stable}
+            for r in reasons.reasons
+        ],
+    }
+    return line
+
+
+def replay_command(record_id: str, settings: ExplainSettings) -> str:
+    """The command that re-runs a record and checks it bit for bit."""
+    return shlex.join(
+        [
+            "sxai",
+            "replay",
+            record_id,
+            "--store",
+            store_url(settings.store or ""),
+            "--model",
+            str(settings.model),
+            "--background",
+            str(settings.background),
+        ]
+    )
+
+
+def run_explain(
+    settings: ExplainSettings, *, parity: Any = None, progress: Progress | None = None
+) -> ExplainRun:
+    """Explain every row of ``settings.data``; write results, records and reports.
+
+    Parameters
+    ----------
+    settings : ExplainSettings
+    parity : ParityReport, optional
+        Export evidence to show in the reports (the demo has it; a bare ONNX file does not).
+    progress : Progress, optional
+        Where progress is shown (default: none).
+
+    Returns
+    -------
+    ExplainRun
+    """
+    progress = progress or Progress(enabled=False)
+    inputs = read_inputs(settings)
+    # Only a run with reports needs the report module (and jinja2).
+    report = import_module("surrogate_xai.report") if settings.report_dir is not None else None
+
+    start = time.perf_counter()
+    explainer = build_explainer(settings)
+    with progress.task(f"explaining {len(inputs.X)} rows ({settings.method})", total=None):
+        explainer.fit(inputs.model, inputs.background)  # type: ignore[attr-defined]
+        exp = _explain(explainer, inputs.X, settings.dask)
+    seconds = time.perf_counter() - start
+    k = inputs.score
+    reasons = reason_codes(
+        exp,
+        inputs.catalogue,
+        n=settings.n_reasons,
+        adverse=settings.adverse,
+        output=k,
+        exclude=settings.exclude,
+    )
+    results = [
+        _result_line(exp, i, reasons[i], inputs.decision_ids[i], k, settings)
+        for i in range(len(exp))
+    ]
+    outcomes = [
+        {"decision": r["decision"], "threshold": settings.threshold, "output": r["output"]}
+        for r in results
+    ]
+    record_ids = None
+    if inputs.store is not None:
+        with inputs.store:
+            record_ids = inputs.store.record(
+                exp, reasons=reasons, decision_ids=inputs.decision_ids, outcomes=outcomes
+            )
+        for line, rid in zip(results, record_ids, strict=True):
+            line["record_id"] = rid
+    if settings.out is not None:
+        text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in results)
+        write_atomic(settings.out, text)
+    run = ExplainRun(exp, reasons, results, exp.output_names[k], seconds, record_ids)
+    if report is not None and settings.report_dir is not None:
+        settings.report_dir.mkdir(parents=True, exist_ok=True)
+        with progress.task("writing reports", total=len(exp)) as advance:
+            for i, line in enumerate(results):
+                record_id: str | None = line.get("record_id")
+                html = report.decision_report(
+                    exp,
+                    i,
+                    reasons=reasons[i],
+                    output=k,
+                    outcome={"decision": line["decision"], "threshold": settings.threshold},
+                    record_id=record_id,
+                    replay_command=None
+                    if record_id is None
+                    else replay_command(record_id, settings),
+                    parity=parity,
+                    title=f"Decision {line['decision_id']}",
+                )
+                path = settings.report_dir / report_name(line["decision_id"])
+                run.reports.append(report.write_html(path, html))
+                advance()
+    return run
+
+
+# -- the command ---------------------------------------------------------------------------------
+_D = ExplainSettings
+
+
+def explain(
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None,
+        typer.Argument(help="The ONNX model file.", show_default=False),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of the rows to explain. Columns map to the model's inputs by name "
+            "(one input per column), or in order for a model that takes one tensor.",
+            show_default=False,
+        ),
+    ] = None,
+    background: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of reference rows (all are used; its hash is recorded).",
+            show_default=False,
+        ),
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(help="kernelshap, exact, permutation, lime or local."),
+    ] = _config.default(_D, "method"),
+    seed: Annotated[
+        int, typer.Option(help="Seed of the sampling (same seed, same numbers).")
+    ] = _config.default(_D, "seed"),
+    max_evals: Annotated[
+        int, typer.Option(help="Model rows per explained row, at most (kernelshap, permutation).")
+    ] = _config.default(_D, "max_evals"),
+    n_samples: Annotated[
+        int, typer.Option(help="Neighbourhood samples per row (lime, local).")
+    ] = _config.default(_D, "n_samples"),
+    output: Annotated[
+        str | None,
+        typer.Option(
+            help="Which graph output to explain: 'probability', 'margin' or an output name "
+            "(default: the probabilities of a classifier)."
+        ),
+    ] = None,
+    score: Annotated[
+        str | None,
+        typer.Option(
+            help="The output column the decision is made on, by name (e.g. "
+            "'probabilities[bad]') or index (default: the last column)."
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Decision threshold on the score.")
+    ] = _config.default(_D, "threshold"),
+    adverse: Annotated[
+        str,
+        typer.Option(
+            help="'decrease': a score below the threshold is declined and reasons are what "
+            "lowers it; 'increase': the opposite."
+        ),
+    ] = _config.default(_D, "adverse"),
+    n_reasons: Annotated[
+        int, typer.Option(help="Principal reasons per decision, at most.")
+    ] = _config.default(_D, "n_reasons"),
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Protected attribute never given as a reason (repeatable)."),
+    ] = None,
+    catalogue: Annotated[
+        Path | None, typer.Option(help="Reason-code catalogue (YAML).", show_default=False)
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Column of decision ids (default: the row number, from 0)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="JSON-lines file, one line per decision.", show_default=False),
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for one HTML report per decision.", show_default=False),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Audit store URL (sqlite:///audit.db, postgresql+psycopg://...) or a SQLite "
+            "file path; one record per decision.",
+            show_default=False,
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Explain on Dask: 'local:N' (N local workers) or a scheduler address "
+            "'tcp://host:8786'.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file of these options (keys like max_evals); options given here win.",
+            show_default=False,
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars and no summary.")] = False,
+) -> None:
+    """Explain every row of a CSV file: attributions, decision and principal reasons."""
+    given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
+    with user_errors():
+        settings = _config.resolve(ExplainSettings, ctx, given, config)
+        progress = Progress(enabled=not settings.quiet)
+        run = run_explain(settings, progress=progress)
+    if not settings.quiet:
+        typer.echo(summary(run, settings))
+
+
+def summary(run: ExplainRun, settings: ExplainSettings) -> str:
+    """One line per thing written, for the terminal."""
+    n = len(run.results)
+    lines = [
+        f"explained {n} rows with {settings.method} in {run.seconds:.1f} s: "
+        f"{run.declined} declined, {n - run.declined} approved "
+        f"({run.score_name} {'<' if settings.adverse == 'decrease' else '>'} "
+        f"{settings.threshold} is declined)"
+    ]
+    if settings.out is not None:
+        lines.append(f"results: {settings.out}")
+    if run.record_ids is not None:
+        lines.append(f"audit records: {len(run.record_ids)} in {store_url(settings.store or '')}")
+    if run.reports:
+        lines.append(f"reports: {len(run.reports)} in {settings.report_dir}")
+    return "\n".join(lines)

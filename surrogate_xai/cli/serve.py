@@ -1,0 +1,100 @@
+"""``sxai serve``: the REST service (FastAPI on uvicorn).
+
+Everything is loaded and checked before the server starts, so a bad model, background,
+catalogue, store URL or a missing key ends with a one-line error and exit code 2, never with
+a server that answers 500 to every request.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..service.settings import API_KEYS_ENV, METHODS
+
+logger = logging.getLogger(__name__)
+
+
+def serve(
+    model: Annotated[Path, typer.Argument(help="The ONNX model file.", show_default=False)],
+    background: Annotated[
+        Path, typer.Option("--background", help="CSV of reference rows.", show_default=False)
+    ],
+    catalogue: Annotated[
+        Path | None, typer.Option("--catalogue", help="Reason-code catalogue (YAML).")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Audit store URL (sqlite:///audit.db) or a SQLite file path."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8000,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file",
+            help=f"File of API keys (one per line or comma-separated), added to ${API_KEYS_ENV}.",
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve /v1 without API keys (trusted networks).")
+    ] = False,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Rows per request, at most.")] = 100,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Request body size in bytes, at most.")
+    ] = 1_000_000,
+    max_evals: Annotated[
+        int,
+        typer.Option(
+            "--max-evals", help="Model rows per explained row, at most (and the default)."
+        ),
+    ] = 20_000,
+    method: Annotated[
+        str, typer.Option("--method", help=f"Default method: {', '.join(METHODS)}.")
+    ] = "kernelshap",
+    seed: Annotated[int, typer.Option("--seed", help="Default seed of a request.")] = 0,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Threads that run explanations concurrently.")
+    ] = 2,
+) -> None:
+    """Serve explanations over HTTP: POST /v1/explanations, GET /v1/model, GET /healthz."""
+    # Imported here so that `sxai --help` and the other commands do not pay for FastAPI.
+    from ._common import fail, store_url, user_errors
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        fail(
+            f"sxai serve needs the service extra ({exc.name} is missing): pip install 'surrogate-xai[service]'"
+        )
+    with user_errors():
+        from ..service.app import create_app
+        from ..service.engine import Engine
+        from ..service.settings import ServiceSettings, keys_from
+
+        keys = () if no_auth else keys_from(api_key_file)
+        settings = ServiceSettings(
+            model=model,
+            background=background,
+            catalogue=catalogue,
+            store=None if store is None else store_url(store),
+            api_keys=keys,
+            auth=not no_auth,
+            max_rows=max_rows,
+            max_body_bytes=max_body_bytes,
+            max_evals=max_evals,
+            method=method,  # type: ignore[arg-type]  # checked by ServiceSettings
+            seed=seed,
+            workers=workers,
+        )
+        engine = Engine.load(settings)
+        app = create_app(settings, engine=engine)
+        if no_auth:
+            logger.warning("serving without authentication (--no-auth)")
+    # log_level "info" prints the bound address (port 0 picks a free one); the access log
+    # holds paths and status codes only, never headers.
+    uvicorn.run(app, host=host, port=port, log_level="info", workers=1)

@@ -1,0 +1,295 @@
+"""The service's shared state: one model session, one background, explainers, the store.
+
+Everything is loaded once at start-up. A request gets an explainer for its (method, seed,
+budget) as a shallow copy of the method's fitted explainer with those parameters changed: the
+fitted state (the model, the background and its predictions) is shared, never refitted, and
+``explain`` does not mutate an explainer, so requests can run on several threads at once
+(onnxruntime's ``run`` is thread-safe). Explanations run in a bounded thread pool, off the
+event loop, so ``/healthz`` answers while they run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from ..audit import AuditStore, ReplayResult
+from ..background import Background
+from ..exceptions import AuditError, ConfigurationError
+from ..explainers import ExactSHAP, KernelSHAP, PermutationSHAP
+from ..explainers._base import SampledShapleyExplainer, ShapleyExplainer
+from ..explanation import Explanation
+from ..model import Model
+from ..reasons import DecisionReasons, ReasonCatalogue, reason_codes
+from ..tabular import TabularSchema
+from .rows import FieldError, RequestFieldsError, rows_to_frame
+from .settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_CLASSES: dict[str, type[ShapleyExplainer]] = {
+    "kernelshap": KernelSHAP,
+    "permutation": PermutationSHAP,
+    "exact": ExactSHAP,
+}
+
+
+@dataclass(frozen=True)
+class ExplainJob:
+    """One request's work, already checked for shape by the request schema."""
+
+    rows: Sequence[Mapping[str, Any]]
+    method: str
+    seed: int
+    max_evals: int
+    n_reasons: int = 4
+    adverse: Literal["decrease", "increase"] = "decrease"
+    output: int | str = 0
+    exclude: Sequence[str] = ()
+    decision_ids: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    explanation: Explanation
+    reasons: list[DecisionReasons]
+    record_ids: list[str] | None
+
+
+@dataclass
+class Engine:
+    """Loaded model, background, catalogue and store, and the fitted explainers.
+
+    Build it with :meth:`load`; :meth:`run` moves blocking work onto the engine's threads.
+    """
+
+    settings: ServiceSettings
+    model: Model
+    background: Background
+    catalogue: ReasonCatalogue | None
+    store: AuditStore | None
+    _fitted: dict[str, ShapleyExplainer] = field(default_factory=dict)
+    _fit_lock: threading.Lock = field(default_factory=threading.Lock)
+    # SQLite takes one writer at a time anyway; queueing here keeps writers from spinning on
+    # the database's busy timeout.
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
+    _pool: ThreadPoolExecutor | None = None
+    _in_flight: int = 0
+
+    @classmethod
+    def load(cls, settings: ServiceSettings) -> Engine:
+        """Load every input named by ``settings`` and fit the default method.
+
+        Raises
+        ------
+        SurrogateXAIError or OSError
+            For a file that is not ONNX, a background that does not fit the model, a malformed
+            catalogue or an unusable store URL (the CLI turns these into one-line errors).
+        """
+        # Helper C's loaders give the CLI's one-line messages for user files.
+        from ..cli._common import load_catalogue, load_model, read_table
+
+        model = load_model(settings.model)
+        frame = read_table(settings.background, model, "background")
+        background = Background(
+            frame.loc[:, model.feature_names],
+            kind="full",
+            details={"source": settings.background.name},
+        )
+        catalogue = None if settings.catalogue is None else load_catalogue(settings.catalogue)
+        store = None if settings.store is None else AuditStore(settings.store)
+        engine = cls(settings, model, background, catalogue, store)
+        try:
+            engine.fitted(settings.method)
+        except Exception:
+            engine.close()
+            raise
+        return engine
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.settings.workers, thread_name_prefix="sxai-explain"
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the threads (after running work finishes) and release the store."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self.store is not None:
+            self.store.close()
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs submitted to the pool and not finished (running or queued)."""
+        return self._in_flight
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the engine's threads and await it without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        self._in_flight += 1  # only touched on the event loop's thread
+        try:
+            return await loop.run_in_executor(self.pool, fn, *args)
+        finally:
+            self._in_flight -= 1
+
+    # -- explainers ------------------------------------------------------------------------------
+    @property
+    def schema(self) -> TabularSchema:
+        """Columns, kinds and known categories, as the default method's fit inferred them."""
+        return self.fitted(self.settings.method).schema_
+
+    def fitted(self, method: str) -> ShapleyExplainer:
+        """The method's explainer fitted on the shared model and background (once)."""
+        with self._fit_lock:
+            hit = self._fitted.get(method)
+            if hit is None:
+                if method not in _CLASSES:
+                    raise ConfigurationError(f"unknown method {method!r}")
+                hit = _CLASSES[method]()
+                hit.fit(self.model, self.background)
+                self._fitted[method] = hit
+                logger.info("fitted %s on %d background rows", method, len(self.background))
+            return hit
+
+    def explainer(self, method: str, seed: int, max_evals: int) -> ShapleyExplainer:
+        """A copy of the fitted explainer with this request's seed and budget."""
+        try:
+            base = self.fitted(method)
+        except ConfigurationError as exc:
+            raise RequestFieldsError([FieldError(("body", "method"), str(exc), "method")]) from exc
+        if not isinstance(base, SampledShapleyExplainer):
+            exact_rows = len(self.background) * (2 ** len(base.feature_names_) - 2)
+            if exact_rows > max_evals:
+                raise RequestFieldsError(
+                    [
+                        FieldError(
+                            ("body", "max_evals"),
+                            f"exact enumeration needs {exact_rows:,} model rows per explained "
+                            f"row, more than max_evals={max_evals:,}",
+                            "budget",
+                        )
+                    ]
+                )
+            return base
+        # A shallow copy shares the fitted state; set_params only rebinds the copy's own
+        # attributes, so the shared explainer is never changed.
+        mine = copy.copy(base).set_params(random_state=seed, max_evals=max_evals)
+        mine._validate_params()
+        return mine
+
+    # -- work (called on the pool's threads) -----------------------------------------------------
+    def explain(self, job: ExplainJob) -> ExplainResult:
+        """Check the rows, explain them, find the reasons, and record them (all or nothing)."""
+        errors = []
+        if job.max_evals > self.settings.max_evals:
+            errors.append(
+                FieldError(
+                    ("body", "max_evals"),
+                    f"max_evals={job.max_evals:,} is over this service's limit of "
+                    f"{self.settings.max_evals:,} model rows per explained row",
+                    "budget",
+                )
+            )
+        if job.decision_ids is not None and len(job.decision_ids) != len(job.rows):
+            errors.append(
+                FieldError(
+                    ("body", "decision_ids"),
+                    f"{len(job.decision_ids)} decision ids for {len(job.rows)} rows",
+                    "length",
+                )
+            )
+        names = self.model.output_names
+        if (isinstance(job.output, int) and not 0 <= job.output < len(names)) or (
+            isinstance(job.output, str) and job.output not in names
+        ):
+            errors.append(
+                FieldError(
+                    ("body", "output"), f"no output {job.output!r}; outputs: {names}", "output"
+                )
+            )
+        columns = self.schema.columns
+        errors.extend(
+            FieldError(("body", "exclude", i), f"no feature {name!r} to exclude", "exclude")
+            for i, name in enumerate(job.exclude)
+            if name not in columns
+        )
+        if errors:
+            raise RequestFieldsError(errors)
+        frame = rows_to_frame(job.rows, self.schema)
+        explainer = self.explainer(job.method, job.seed, job.max_evals)
+        explanation = explainer.explain(frame)
+        reasons = reason_codes(
+            explanation,
+            self.catalogue,
+            n=job.n_reasons,
+            adverse=job.adverse,
+            output=job.output,
+            exclude=job.exclude,
+        )
+        record_ids = None
+        if self.store is not None:
+            with self._store_lock:
+                record_ids = self.store.record(
+                    explanation,
+                    reasons,
+                    None if job.decision_ids is None else list(job.decision_ids),
+                )
+        return ExplainResult(explanation, reasons, record_ids)
+
+    def get_record(self, record_id: str) -> dict[str, Any]:
+        return self._store().get(record_id)
+
+    def replay(self, record_id: str) -> ReplayResult:
+        return self._store().replay(record_id, self.model, self.background)
+
+    def _store(self) -> AuditStore:
+        if self.store is None:
+            raise NoStoreError()
+        return self.store
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/model`` shows."""
+        schema = self.schema
+        return {
+            "identity": self.model.identity,
+            "feature_names": list(schema.columns),
+            "feature_kinds": dict(zip(schema.columns, schema.kinds, strict=True)),
+            "known_categories": {k: list(v) for k, v in schema.known_categories.items()},
+            "allow_missing": schema.allow_missing,
+            "output_names": self.model.output_names,
+            "description": self.model.describe(),
+            "background": self.background.describe(),
+            "catalogue": None if self.catalogue is None else self.catalogue.describe(),
+            "store": self.store is not None,
+            "methods": list(_CLASSES),
+            "defaults": {
+                "method": self.settings.method,
+                "seed": self.settings.seed,
+                "max_evals": self.settings.max_evals,
+            },
+            "limits": {
+                "max_rows": self.settings.max_rows,
+                "max_body_bytes": self.settings.max_body_bytes,
+                "max_evals": self.settings.max_evals,
+            },
+        }
+
+
+class NoStoreError(AuditError):
+    """The service was started without ``--store``, so it keeps no records."""
+
+    def __init__(self) -> None:
+        super().__init__("this service keeps no records (start it with --store URL)")

@@ -1,0 +1,110 @@
+"""What the service is started with: its inputs, its limits and its keys."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..exceptions import ConfigurationError
+
+#: The methods the service offers (the engine's own estimators; their rows replay alone).
+Method = Literal["kernelshap", "permutation", "exact"]
+METHODS: tuple[str, ...] = ("kernelshap", "permutation", "exact")
+
+#: Environment variable holding comma-separated API keys.
+API_KEYS_ENV = "SXAI_API_KEYS"
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything ``create_app`` needs; built by ``sxai serve`` or by hand.
+
+    Parameters
+    ----------
+    model : path
+        The ONNX file, loaded once and shared by every request.
+    background : path
+        CSV of reference rows (checked against the model's columns).
+    catalogue : path, optional
+        Reason-code catalogue (YAML).
+    store : str, optional
+        Audit store URL (e.g. ``sqlite:///audit.db``); one record per explained row.
+    api_keys : tuple of str
+        Accepted bearer keys. Empty only together with ``auth=False``.
+    auth : bool
+        Whether ``/v1/*`` needs a key.
+    max_rows : int
+        Rows per request, at most (more: 413).
+    max_body_bytes : int
+        Request body size, at most (more: 413, checked before parsing).
+    max_evals : int
+        Model rows per explained row, at most (a larger ``max_evals`` in a request: 422);
+        also the default budget of a request.
+    method : str
+        Default method.
+    seed : int
+        Default seed, so that a request without one is reproducible.
+    workers : int
+        Threads that run explanations; more concurrent requests wait for a free one.
+    """
+
+    model: Path
+    background: Path
+    catalogue: Path | None = None
+    store: str | None = None
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    auth: bool = True
+    max_rows: int = 100
+    max_body_bytes: int = 1_000_000
+    max_evals: int = 20_000
+    method: Method = "kernelshap"
+    seed: int = 0
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("max_rows", "max_body_bytes", "max_evals", "workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.max_evals < 3:
+            raise ConfigurationError(f"max_evals must be at least 3, got {self.max_evals}")
+        if self.method not in METHODS:
+            raise ConfigurationError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigurationError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.auth and not self.api_keys:
+            raise ConfigurationError(
+                f"no API keys: set {API_KEYS_ENV} (comma-separated), pass --api-key-file, "
+                "or run without authentication with --no-auth"
+            )
+        if any(not k or k != k.strip() for k in self.api_keys):
+            # Never echo the key itself.
+            raise ConfigurationError("an API key is empty or has surrounding whitespace")
+
+
+def parse_keys(text: str) -> tuple[str, ...]:
+    """Keys from comma- or newline-separated text; blanks and ``#`` comment lines skipped."""
+    keys: list[str] = []
+    for line in text.splitlines():
+        if line.strip().startswith("#"):
+            continue
+        keys.extend(part.strip() for part in line.split(","))
+    return tuple(k for k in keys if k)
+
+
+def keys_from(key_file: Path | None, environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """Keys from ``key_file`` (if given) plus those in ``$SXAI_API_KEYS``.
+
+    Raises
+    ------
+    OSError
+        If the key file cannot be read.
+    """
+    env = os.environ if environ is None else environ
+    keys = parse_keys(env.get(API_KEYS_ENV, ""))
+    if key_file is not None:
+        keys += parse_keys(Path(key_file).read_text(encoding="utf-8"))
+    # Keep the first occurrence of each key; order does not matter for checking.
+    return tuple(dict.fromkeys(keys))
