@@ -20,38 +20,37 @@ from typing import Any
 
 import pandas as pd
 
-#: Reason codes for German Credit's raw columns. Each text names what pushes a decision toward
-#: "bad", so it reads as the principal reason for a decline.
+#: Reason codes for German Credit's raw columns. Each text names the factor, not a value:
+#: a contribution is measured against the reference population, so an applicant's small loan
+#: or long-held job can still push toward "bad" — "Loan amount too high" would then be false.
+#: Factor names stay accurate whatever the value (the style of Reg B's sample notice); the
+#: applicant's own value is shown next to the reason in the report.
 CATALOGUE: list[tuple[str, str, str]] = [
-    (
-        "R01",
-        "Checking account balance below 200 DM or overdrawn",
-        "status_of_existing_checking_account",
-    ),
-    ("R02", "Loan duration too long", "duration_in_month"),
-    ("R03", "Credit history shows delays or critical accounts", "credit_history"),
-    ("R04", "Purpose of the loan carries higher risk", "purpose"),
-    ("R05", "Loan amount too high", "credit_amount"),
-    ("R06", "Savings below 100 DM or none known", "savings_account_and_bonds"),
-    ("R07", "Current employment too recent or none", "present_employment_since"),
+    ("R01", "Status of existing checking account", "status_of_existing_checking_account"),
+    ("R02", "Duration of the credit requested", "duration_in_month"),
+    ("R03", "Credit history", "credit_history"),
+    ("R04", "Purpose of the credit", "purpose"),
+    ("R05", "Amount of credit requested", "credit_amount"),
+    ("R06", "Savings and bonds held", "savings_account_and_bonds"),
+    ("R07", "Length of present employment", "present_employment_since"),
     (
         "R08",
-        "Instalments too high relative to disposable income",
+        "Instalment rate relative to disposable income",
         "installment_rate_in_percentage_of_disposable_income",
     ),
-    ("R09", "No co-applicant or guarantor", "other_debtors_or_guarantors"),
-    ("R10", "Time at present residence too short", "present_residence_since"),
-    ("R11", "No real estate or other significant property", "property"),
-    ("R12", "Other instalment plans with banks or stores", "other_installment_plans"),
-    ("R13", "Housing: renting or living for free", "housing"),
-    ("R14", "Too many existing credits at this bank", "number_of_existing_credits_at_this_bank"),
-    ("R15", "Job category or qualification", "job"),
+    ("R09", "Other debtors or guarantors", "other_debtors_or_guarantors"),
+    ("R10", "Length of residence at present address", "present_residence_since"),
+    ("R11", "Property held", "property"),
+    ("R12", "Other instalment plans", "other_installment_plans"),
+    ("R13", "Housing", "housing"),
+    ("R14", "Number of existing credits at this bank", "number_of_existing_credits_at_this_bank"),
+    ("R15", "Type of employment", "job"),
     (
         "R16",
         "Number of people the applicant supports",
         "number_of_people_being_liable_to_provide_maintenance_for",
     ),
-    ("R17", "No telephone registered in the applicant's name", "telephone"),
+    ("R17", "Telephone registered in the applicant's name", "telephone"),
 ]
 #: Never given as a reason (sex and marital status, age, national origin: ECOA / Reg B).
 PROTECTED = ["personal_status_and_sex", "age_in_years", "foreign_worker"]

@@ -125,14 +125,18 @@ def _applicant_rows(explanation: Explanation, row: int, k: int) -> list[dict[str
     return out
 
 
-def _reason_rows(reasons: DecisionReasons) -> list[dict[str, Any]]:
+def _reason_rows(
+    reasons: DecisionReasons, explanation: Explanation, row: int
+) -> list[dict[str, Any]]:
+    # The applicant's value goes next to each reason: a catalogue text names the factor, the
+    # value says what the applicant had.
     stable = {True: "yes", False: "no (could swap on a re-run)", None: "unknown"}
     return [
         {
             "rank": r.rank,
             "code": r.code,
             "text": r.text,
-            "features": ", ".join(r.features),
+            "features": "; ".join(_unit_label(explanation, row, f) for f in r.features),
             "contribution": r.contribution,
             "interval": r.interval,
             "stable": stable[r.stable],
@@ -242,7 +246,7 @@ def decision_report(
         decision=None if decision is None else str(decision),
         outcome=[(str(key), v) for key, v in (outcome or {}).items() if key != "decision"],
         reasons=reasons,
-        reason_rows=[] if reasons is None else _reason_rows(reasons),
+        reason_rows=[] if reasons is None else _reason_rows(reasons, explanation, i),
         adverse=adverse,
         waterfall=chart,
         applicant=_applicant_rows(explanation, i, k),
