@@ -253,8 +253,8 @@ def dask_client(spec: str) -> Iterator[Client]:
     ----------
     spec : str
         ``"local:N"`` starts a LocalCluster of ``N`` worker processes with one thread each
-        (onnxruntime is fastest with one thread per process on small machines), no dashboard
-        and quiet logs. ``"tcp://host:port"`` (or ``tls://``) connects to a running scheduler.
+        (onnxruntime is fastest with one thread per process on small machines), no dashboard,
+        no worker profiler and quiet logs. ``"tcp://host:port"`` (or ``tls://``) connects to a running scheduler.
 
     Raises
     ------
@@ -267,7 +267,13 @@ def dask_client(spec: str) -> Iterator[Client]:
         n = int(local.group(1))
         if n < 1:
             raise ConfigurationError(f"Dask spec {spec!r}: a local cluster needs at least 1 worker")
+        import dask
+
         with (
+            # Dask's statistical profiler samples each worker's stack every 10 ms; on these
+            # CPU-bound tasks it cost ~13% of the workers' time (benchmarks/scale.py), and
+            # nothing here reads its output. Workers take the config when they are spawned.
+            dask.config.set({"distributed.worker.profile.enabled": False}),
             distributed.LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,
