@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ def explain_batch(
     *,
     client: Client | None = None,
     partition_rows: int = 256,
+    progress: Callable[[int], None] | None = None,
 ) -> Explanation:
     """Explain the rows of ``X`` in partitions; the result equals ``explainer.explain(X)``.
 
@@ -74,6 +75,9 @@ def explain_batch(
     partition_rows : int
         Rows per task. Each partition's result comes back whole, so this also bounds what a
         task holds besides the perturbed rows (see :attr:`batch_rows` for those).
+    progress : callable, optional
+        Called with the number of rows of each partition as it finishes (in completion order
+        on a cluster), e.g. to advance a progress bar; it cannot change a value.
 
     Returns
     -------
@@ -96,10 +100,14 @@ def explain_batch(
     frame = explainer.schema_.check(as_frame(X, explainer.model_.feature_names), "X")
     shipped = _with_fixed_seed(explainer)
     bounds = [(a, min(a + size, len(frame))) for a in range(0, len(frame), size)]
+    done = progress or (lambda rows: None)
     if client is None:
-        parts = [_explain_partition(shipped, frame.iloc[a:b], a) for a, b in bounds]
+        parts = []
+        for a, b in bounds:
+            parts.append(_explain_partition(shipped, frame.iloc[a:b], a))
+            done(b - a)
     else:
-        parts = _run_on_cluster(client, shipped, frame, bounds)
+        parts = _run_on_cluster(client, shipped, frame, bounds, done)
     return _merge(explainer, frame, parts)
 
 
@@ -140,8 +148,9 @@ def _run_on_cluster(
     shipped: ShapleyExplainer,
     frame: pd.DataFrame,
     bounds: Sequence[tuple[int, int]],
+    done: Callable[[int], None],
 ) -> list[Explanation]:
-    _import_distributed()
+    distributed = _import_distributed()
     # Broadcast: one copy of the explainer (and the model bytes in it) goes to each worker,
     # once; tasks refer to it by key instead of carrying it.
     fitted = client.scatter(shipped, broadcast=True, hash=False)
@@ -151,6 +160,11 @@ def _run_on_cluster(
         for part, (a, _) in zip(parts, bounds, strict=True)
     ]
     try:
+        rows = {f.key: b - a for f, (a, b) in zip(futures, bounds, strict=True)}
+        for future in distributed.as_completed(futures):
+            if future.status != "finished":
+                break  # the ordered wait below raises the first failure in input order
+            done(rows[future.key])
         # Waiting in input order re-raises the error of the first failing partition, as a
         # single ``explain`` call would raise at the first failing row.
         return [f.result() for f in futures]

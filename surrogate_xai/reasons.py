@@ -42,6 +42,23 @@ AdverseDirection = Literal["decrease", "increase"]
 UNMAPPED_PREFIX = "UNMAPPED:"
 
 
+def adverse_mask(predictions: Any, threshold: float, adverse: AdverseDirection) -> np.ndarray:
+    """Which predictions are adverse decisions at ``threshold``.
+
+    The decision rule is the one parity checks count flips under, ``output > threshold``;
+    ``adverse`` says which side of it is the adverse one: ``"decrease"`` (a low score, e.g.
+    P(good), declines: ``output <= threshold``) or ``"increase"`` (a high score, e.g. P(bad),
+    declines: ``output > threshold``). One rule for reports, the CLI and the service, so the
+    same score is never declined in one and approved in another.
+    """
+    p = np.asarray(predictions, dtype=np.float64)
+    if adverse == "decrease":
+        return p <= threshold
+    if adverse == "increase":
+        return p > threshold
+    raise ConfigurationError(f"adverse must be 'decrease' or 'increase', got {adverse!r}")
+
+
 # -- the catalogue -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CatalogueEntry:

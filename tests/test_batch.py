@@ -117,6 +117,17 @@ def test_rows_come_back_in_input_order(data):
     )
 
 
+def test_progress_counts_every_row_once_in_process(data):
+    explainer = sx.PermutationSHAP(max_evals=400, random_state=1).fit(
+        nonlinear_model(), data.iloc[40:50]
+    )
+    X = data.iloc[:13]
+    seen: list[int] = []
+    batch = explain_batch(explainer, X, partition_rows=5, progress=seen.append)
+    assert seen == [5, 5, 3]
+    assert_identical(batch, explainer.explain(X))
+
+
 def test_one_seed_for_the_whole_batch(data):
     model, bg, X = nonlinear_model(), data.iloc[40:50], data.iloc[:11]
     drawn = explain_batch(sx.KernelSHAP(max_evals=500).fit(model, bg), X, partition_rows=3)
@@ -210,7 +221,9 @@ def test_cluster_equals_one_call_function_model(client, data):
     explainer = sx.PermutationSHAP(max_evals=500, random_state=8).fit(
         nonlinear_model(), data.iloc[40:60]
     )
-    one = explain_batch(explainer, X, client=client, partition_rows=1)
+    seen: list[int] = []
+    one = explain_batch(explainer, X, client=client, partition_rows=1, progress=seen.append)
+    assert seen == [1] * len(X)  # one call per partition, as each finishes
     many = explain_batch(explainer, X, client=client, partition_rows=64)
     assert_identical(one, many)
     assert_identical(one, explainer.explain(X))

@@ -328,3 +328,14 @@ def make_explanation(values, stderr, units=None, groups=None):
         diagnostics=diagnostics,
         provenance=provenance,
     )
+
+
+def test_adverse_mask_follows_the_parity_decision_rule_at_the_threshold():
+    from surrogate_xai.reasons import adverse_mask
+
+    p = np.array([0.2, 0.5, 0.7])
+    # Approved iff output > threshold when a low score is adverse, and the reverse.
+    assert adverse_mask(p, 0.5, "decrease").tolist() == [True, True, False]
+    assert adverse_mask(p, 0.5, "increase").tolist() == [False, False, True]
+    with pytest.raises(sx.ConfigurationError, match="adverse"):
+        adverse_mask(p, 0.5, "down")  # type: ignore[arg-type]

@@ -24,10 +24,11 @@ class Progress:
         self.enabled = enabled and sys.stderr.isatty()
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int | None) -> Iterator[Callable[[], None]]:
-        """Show ``description`` while the block runs; call the yielded function per step."""
+    def task(self, description: str, total: int | None) -> Iterator[Callable[..., None]]:
+        """Show ``description`` while the block runs; call the yielded function per step
+        (with a number of steps, default 1)."""
         if not self.enabled:
-            yield lambda: None
+            yield lambda steps=1: None
             return
         from rich.console import Console
         from rich.progress import (
@@ -45,6 +46,6 @@ class Progress:
         columns.append(TimeElapsedColumn())
         with RichProgress(*columns, console=Console(stderr=True), transient=False) as bar:
             task_id = bar.add_task(description, total=total)
-            yield lambda: bar.advance(task_id)
+            yield lambda steps=1: bar.advance(task_id, steps)
             if total is None:
                 bar.update(task_id, total=1, completed=1)

@@ -12,6 +12,7 @@ import json
 import re
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..exceptions import ConfigurationError, InputError
 from ..explainers._base import BaseExplainer
 from ..explanation import Explanation
 from ..onnx_model import ONNXModel
-from ..reasons import DecisionReasons, ReasonCatalogue, reason_codes
+from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, reason_codes
 from . import _config
 from ._common import (
     check_writable_dir,
@@ -176,19 +177,23 @@ def build_explainer(settings: ExplainSettings) -> BaseExplainer:
     return LocalSurrogate(n_samples=settings.n_samples, random_state=settings.seed)
 
 
-def _explain(explainer: Any, X: pd.DataFrame, dask: str | None) -> Explanation:
-    if dask is None:
-        return explainer.explain(X)
+def _explain(
+    explainer: Any, X: pd.DataFrame, dask: str | None, advance: Callable[[int], None]
+) -> Explanation:
+    # In partitions, so the bar moves as rows finish; explain_batch equals one explain call.
     from ..batch import dask_client, explain_batch
 
+    if dask is None:
+        # About fifty steps, at least 8 rows each (each partition costs a few ms of checks).
+        step = max(8, -(-len(X) // 50))
+        return explain_batch(explainer, X, partition_rows=step, progress=advance)
     with dask_client(dask) as client:
-        return explain_batch(explainer, X, client=client)
+        return explain_batch(explainer, X, client=client, progress=advance)
 
 
 def decide(prediction: float, threshold: float, adverse: str) -> str:
     """``declined`` when the score is on the adverse side of the threshold."""
-    adverse_side = prediction < threshold if adverse == "decrease" else prediction > threshold
-    return DECLINED if adverse_side else APPROVED
+    return DECLINED if adverse_mask(prediction, threshold, adverse) else APPROVED  # type: ignore[arg-type]
 
 
 def _result_line(
@@ -255,9 +260,11 @@ def run_explain(
 
     start = time.perf_counter()
     explainer = build_explainer(settings)
-    with progress.task(f"explaining {len(inputs.X)} rows ({settings.method})", total=None):
-        explainer.fit(inputs.model, inputs.background)  # type: ignore[attr-defined]
-        exp = _explain(explainer, inputs.X, settings.dask)
+    explainer.fit(inputs.model, inputs.background)  # type: ignore[attr-defined]
+    with progress.task(
+        f"explaining {len(inputs.X)} rows ({settings.method})", total=len(inputs.X)
+    ) as advance:
+        exp = _explain(explainer, inputs.X, settings.dask, advance)
     seconds = time.perf_counter() - start
     k = inputs.score
     reasons = reason_codes(
@@ -370,8 +377,8 @@ def explain(
     adverse: Annotated[
         str,
         typer.Option(
-            help="'decrease': a score below the threshold is declined and reasons are what "
-            "lowers it; 'increase': the opposite."
+            help="'decrease': a score at or below the threshold is declined and reasons are "
+            "what lowers it; 'increase': a score above it is declined, reasons raise it."
         ),
     ] = _config.default(_D, "adverse"),
     n_reasons: Annotated[
@@ -437,7 +444,7 @@ def summary(run: ExplainRun, settings: ExplainSettings) -> str:
     lines = [
         f"explained {n} rows with {settings.method} in {run.seconds:.1f} s: "
         f"{run.declined} declined, {n - run.declined} approved "
-        f"({run.score_name} {'<' if settings.adverse == 'decrease' else '>'} "
+        f"({run.score_name} {'<=' if settings.adverse == 'decrease' else '>'} "
         f"{settings.threshold} is declined)"
     ]
     if settings.out is not None:

@@ -31,6 +31,7 @@ from ..reasons import (
     AdverseDirection,
     DecisionReasons,
     ReasonCatalogue,
+    adverse_mask,
     load_catalogue,
     reason_codes,
 )
@@ -183,12 +184,6 @@ class AuditFindings:
 
 
 # -- pieces --------------------------------------------------------------------------------------
-def adverse_mask(predictions: np.ndarray, threshold: float, adverse: str) -> np.ndarray:
-    """Rows whose decision is adverse under ``output > threshold`` read in ``adverse``."""
-    predictions = np.asarray(predictions, dtype=np.float64)
-    return predictions <= threshold if adverse == "decrease" else predictions > threshold
-
-
 def top_adverse(values: np.ndarray, adverse: str, top: int = TOP) -> list[frozenset[int]]:
     """Per row, the ``top`` units pushing hardest toward the adverse outcome (push > 0).
 
