@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := sklearn,xgboost,lightgbm,http,torch,service,dask,dev
+EXTRAS := sklearn,xgboost,lightgbm,http,torch,service,dask,postgres,dev
 
 .PHONY: install demo test lint typecheck pytest bench clean
 

@@ -15,13 +15,16 @@ Two tables:
 Locking: on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (the database's
 write lock is taken before the head is read; other writers wait up to ``timeout`` seconds). On
 PostgreSQL the head row is read with ``SELECT ... FOR UPDATE``, which serialises writers under
-the default READ COMMITTED isolation. Either way a batch is one transaction: all of its records
-are written, or none.
+the default READ COMMITTED isolation (a waiting writer gives up after ``timeout`` seconds:
+``SET LOCAL lock_timeout``), and reads run at REPEATABLE READ, so :meth:`AuditStore.verify`
+sees one snapshot of the records and the head even while other sessions append. Either way a
+batch is one transaction: all of its records are written, or none.
 
 Append-only: the store has no update or delete API, and on SQLite and PostgreSQL triggers
-reject ``UPDATE`` and ``DELETE`` of records. Anyone with write access to the database can drop
-a trigger; the hash chain is what makes such edits evident. Publishing :meth:`AuditStore.head`
-somewhere else from time to time (a ticket, a signed log) also makes truncation evident.
+reject ``UPDATE`` and ``DELETE`` of records (on PostgreSQL also ``TRUNCATE``, which fires no
+row trigger). Anyone with write access to the database can drop a trigger; the hash chain is
+what makes such edits evident. Publishing :meth:`AuditStore.head` somewhere else from time to
+time (a ticket, a signed log) also makes truncation evident.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,9 +53,9 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     make_url,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import URL
@@ -115,15 +119,30 @@ _SQLITE_TRIGGERS = [
     ]
 ]
 # No percent sign in this DDL: pyformat drivers (psycopg) would try to interpolate it.
-_POSTGRES_TRIGGERS = [
+# (PostgreSQL 11 or later: EXECUTE FUNCTION.)
+_POSTGRES_FUNCTION = (
     "CREATE OR REPLACE FUNCTION sx_audit_append_only() RETURNS trigger AS $$ BEGIN "
     "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END; $$ "
-    "LANGUAGE plpgsql",
-    "CREATE TRIGGER sx_audit_records_append_only BEFORE UPDATE OR DELETE ON sx_audit_records "
+    "LANGUAGE plpgsql"
+)
+# Trigger name -> DDL. TRUNCATE fires no row triggers, so it needs statement triggers of its own
+# (without them the owner could empty both tables in one statement).
+_POSTGRES_TRIGGERS = {
+    "sx_audit_records_append_only": "CREATE TRIGGER sx_audit_records_append_only "
+    "BEFORE UPDATE OR DELETE ON sx_audit_records "
     "FOR EACH ROW EXECUTE FUNCTION sx_audit_append_only()",
-    "CREATE TRIGGER sx_audit_head_keep BEFORE DELETE ON sx_audit_head "
+    "sx_audit_records_no_truncate": "CREATE TRIGGER sx_audit_records_no_truncate "
+    "BEFORE TRUNCATE ON sx_audit_records "
+    "FOR EACH STATEMENT EXECUTE FUNCTION sx_audit_append_only()",
+    "sx_audit_head_keep": "CREATE TRIGGER sx_audit_head_keep BEFORE DELETE ON sx_audit_head "
     "FOR EACH ROW EXECUTE FUNCTION sx_audit_append_only()",
-]
+    "sx_audit_head_no_truncate": "CREATE TRIGGER sx_audit_head_no_truncate "
+    "BEFORE TRUNCATE ON sx_audit_head "
+    "FOR EACH STATEMENT EXECUTE FUNCTION sx_audit_append_only()",
+}
+# Transaction-level advisory lock taken while a store is opened on PostgreSQL: two processes
+# opening a new database at once would otherwise race on CREATE TABLE and the head row.
+_POSTGRES_CREATE_LOCK = 0x5358_4149_4155_4454  # "SXAIAUDT"
 _PAGE = 500
 _READ = "sx_read_only"
 
@@ -182,7 +201,8 @@ class AuditStore:
         ``"postgresql+psycopg://user@host/db"``. The URL (and any password in it) is never
         written into a record, and is shown with the password hidden.
     timeout : float
-        Seconds a writer waits for another writer's lock (SQLite).
+        Seconds a writer waits for another writer's lock (SQLite's busy timeout, PostgreSQL's
+        ``lock_timeout``); then the batch fails with :class:`AuditError`.
 
     Examples
     --------
@@ -200,6 +220,7 @@ class AuditStore:
         self.url = parsed.render_as_string(hide_password=True)
         self._engine = create_engine(parsed)
         self._dialect = self._engine.dialect.name
+        self._lock_timeout_ms = max(1, int(timeout * 1000))
         if self._dialect == "sqlite":
             _sqlite_begin(self._engine, timeout)
         try:
@@ -222,15 +243,17 @@ class AuditStore:
         self._engine.dispose()
 
     def _create(self) -> None:
-        with self._engine.begin() as conn:
-            exists = inspect(conn).has_table(_records.name)
+        with self._write() as conn:
+            if self._dialect == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_CREATE_LOCK}
+                )
             _metadata.create_all(conn)
             if self._dialect == "sqlite":
                 for ddl in _SQLITE_TRIGGERS:
                     conn.exec_driver_sql(ddl)
-            elif self._dialect == "postgresql" and not exists:
-                for ddl in _POSTGRES_TRIGGERS:
-                    conn.exec_driver_sql(ddl)
+            elif self._dialect == "postgresql":
+                _postgres_triggers(conn)
             head = conn.execute(select(_head.c.format_version).where(_head.c.id == 1)).first()
             if head is None:
                 conn.execute(
@@ -244,8 +267,24 @@ class AuditStore:
                     f"{head.format_version}; this release writes version {VERSION}"
                 )
 
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, see :func:`_sqlite_begin`)."""
+        with self._engine.begin() as conn:
+            if self._dialect == "postgresql":
+                # Waiting for the head row (or DDL locks) is bounded like SQLite's busy timeout;
+                # LOCAL: only for this transaction, so pooled connections are left as found.
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}")
+            yield conn
+
     def _read(self) -> Connection:
-        return self._engine.connect().execution_options(**{_READ: True})
+        conn = self._engine.connect()
+        if self._dialect == "postgresql":
+            # One snapshot per read: at READ COMMITTED every statement sees the latest commits,
+            # so verify() (several pages, then the head row) would report records "missing from
+            # the end" whenever another session appended a batch in between.
+            return conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn.execution_options(**{_READ: True})
 
     # -- writing -------------------------------------------------------------------------------
     def record(
@@ -283,6 +322,16 @@ class AuditStore:
         for i, d in enumerate(ids):
             if d is not None and not isinstance(d, str):
                 raise AuditError(f"decision_ids[{i}] must be a string, got {type(d).__name__}")
+            # The decision id is also a text column: refuse here what a database would refuse
+            # (PostgreSQL text holds no NUL; neither backend takes lone surrogates), so that
+            # both backends accept the same ids and fail with an AuditError before writing.
+            if d is not None and "\x00" in d:
+                raise AuditError(f"decision_ids[{i}] contains a NUL character")
+            if d is not None:
+                try:
+                    d.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise AuditError(f"decision_ids[{i}] is not valid UTF-8 text: {exc}") from exc
         row_reasons = decision_list(reasons, n, "reasons")
         row_outcomes = decision_list(outcomes, n, "outcomes")
         for i, o in enumerate(row_outcomes):
@@ -311,7 +360,7 @@ class AuditStore:
                 raise AuditError(f"row {i} cannot be recorded as JSON: {exc}") from exc
             bodies.append(body)
         try:
-            with self._engine.begin() as conn:
+            with self._write() as conn:
                 head = conn.execute(
                     select(_head.c.sequence, _head.c.hash).where(_head.c.id == 1).with_for_update()
                 ).one()
@@ -479,6 +528,43 @@ class AuditStore:
         if not row_independent(record["method"]["name"]):
             batch = list(self.records(batch_id=record["batch"]["id"]))
         return replay_record(record, model, background, batch=batch)
+
+
+def _postgres_triggers(conn: Connection) -> None:
+    """Create the append-only triggers that are missing (all of them in a new store).
+
+    Like SQLite's ``CREATE TRIGGER IF NOT EXISTS`` on every open, a dropped trigger comes back
+    when the store is next opened. A disabled one (``ALTER TABLE ... DISABLE TRIGGER``) is left
+    as the administrator set it. A role that may not create them (e.g. read-only, to run
+    :meth:`AuditStore.verify`) still opens the store, with a warning.
+    """
+    present = set(
+        conn.execute(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+                "AND tgrelid IN (to_regclass(:records), to_regclass(:head))"
+            ),
+            {"records": _records.name, "head": _head.name},
+        ).scalars()
+    )
+    missing = [name for name in _POSTGRES_TRIGGERS if name not in present]
+    if not missing:
+        return
+    try:
+        with conn.begin_nested():
+            function = conn.execute(
+                text("SELECT to_regprocedure('sx_audit_append_only()')")
+            ).scalar()
+            if function is None:
+                conn.exec_driver_sql(_POSTGRES_FUNCTION)
+            for name in missing:
+                conn.exec_driver_sql(_POSTGRES_TRIGGERS[name])
+    except SQLAlchemyError as exc:
+        logger.warning(
+            "the append-only triggers %s are missing and could not be created: %s",
+            ", ".join(missing),
+            exc,
+        )
 
 
 def _parse(row: Any) -> tuple[dict[str, Any] | None, str | None]:
