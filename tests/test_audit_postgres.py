@@ -29,6 +29,7 @@ from surrogate_xai.audit.record import GENESIS_HASH
 from surrogate_xai.exceptions import AuditError, RecordNotFoundError, TamperedRecordError
 from tests import postgres_server
 from tests.audit_crash_worker import explanation as small_explanation
+from tests.system_tools import skip_unless_available
 from tests.test_audit_store import N_DECISIONS, SCHEMA, decision_ids
 from tests.test_audit_store import credit as _credit_fixture
 
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: reason codes. Rebound here so pytest finds it in this module.
 credit = _credit_fixture
 _MISSING = postgres_server.missing_reason()
-pytestmark = pytest.mark.skipif(_MISSING is not None, reason=f"PostgreSQL tests: {_MISSING}")
+pytestmark = skip_unless_available(None if _MISSING is None else f"PostgreSQL tests: {_MISSING}")
 TRIGGERS = {
     "sx_audit_records_append_only",
     "sx_audit_records_no_truncate",

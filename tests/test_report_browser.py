@@ -27,12 +27,14 @@ from typing import Any
 import pytest
 
 from surrogate_xai.report import audit_report, build_audit_findings, decision_report, write_html
+from tests.system_tools import skip_unless_available
 from tests.test_report import CATALOGUE, QUOTES, SCRIPT, UNICODE, hostile_case
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian package 'chromium' is not installed (/usr/bin/chromium); CI installs it",
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
+pytestmark = skip_unless_available(
+    None
+    if CHROMIUM.exists()
+    else "Debian package 'chromium' is not installed (no chromium on PATH); .ci/run installs it"
 )
 
 START_TIMEOUT = 30.0  # seconds for the browser to listen
