@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(VENV)/bin/sxai demo
+	$(VENV)/bin/sxai demo --force  # the demo folder is the demo's own: replace it
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -157,12 +157,55 @@ def _prepare(out: Path, rows: int, seed: int, say: Any) -> tuple[Any, pd.DataFra
     return parity, X_test, y_test
 
 
+#: Every file and folder the demo writes into its folder.
+DEMO_FILES = (
+    "audit.db",
+    "credit.onnx",
+    "background.csv",
+    "applicants.csv",
+    "reasons.yaml",
+    "explain.yaml",
+    "results.jsonl",
+    "reports",
+    "audit.html",
+    "holdout.csv",
+)
+
+
+def _check_folder(folder: Path, force: bool) -> None:
+    """Refuse to overwrite an earlier run unless ``force``: an audit store holds records that
+    may have to be kept for years, and must never be deleted without being asked to."""
+    from .exceptions import InputError
+
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder} exists and is not a folder")
+    found = [name for name in DEMO_FILES if (folder / name).exists()]
+    if found and not force:
+        raise InputError(
+            f"{folder} already holds {', '.join(found[:3])}{', ...' if len(found) > 3 else ''} "
+            "from an earlier run; choose another --out, or pass --force to replace them "
+            "(the audit store there is deleted)"
+        )
+
+
 def run_demo(
-    out: str | Path = "sxai-demo", *, rows: int = 20, seed: int = 7, quiet: bool = False
+    out: str | Path = "sxai-demo",
+    *,
+    rows: int = 20,
+    seed: int = 7,
+    quiet: bool = False,
+    force: bool = False,
 ) -> DemoResult:
     """Run the demo into ``out`` and print what to open; returns what was written.
 
-    The audit store ``out/audit.db`` is started afresh, so it holds exactly this run.
+    A folder that already holds any of the demo's files (an earlier run) is refused unless
+    ``force``; with ``force`` the audit store ``out/audit.db`` is started afresh, so it holds
+    exactly this run.
+
+    Raises
+    ------
+    InputError
+        If ``out`` holds an earlier run and ``force`` is not given.
     """
     from rich.console import Console
 
@@ -175,8 +218,9 @@ def run_demo(
     say = console.print
     start = time.perf_counter()
     folder = Path(out)
+    _check_folder(folder, force)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "audit.db").unlink(missing_ok=True)
+    (folder / "audit.db").unlink(missing_ok=True)  # only reached with force (or no store)
     parity, X_test, y_test = _prepare(folder, rows, seed, say)
 
     settings = ExplainSettings.model_validate(
@@ -252,10 +296,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=20, help="applicants to explain")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an earlier run (and its audit store)"
+    )
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be at least 1")
-    run_demo(args.out, rows=args.rows, seed=args.seed, quiet=args.quiet)
+    from .exceptions import SurrogateXAIError
+
+    try:
+        run_demo(args.out, rows=args.rows, seed=args.seed, quiet=args.quiet, force=args.force)
+    except SurrogateXAIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

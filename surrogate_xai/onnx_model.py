@@ -115,6 +115,12 @@ def shared_session_count(sha256: str | None = None) -> int:
         return sum(1 for key in _SESSIONS if sha256 is None or key[0] == sha256)
 
 
+def _fits(have: Any, want: Any) -> bool:
+    """Whether every value of dtype ``have`` is representable in ``want`` (no range check)."""
+    have = np.dtype(have)
+    return have.kind in "biuf" and np.can_cast(have, np.dtype(want), casting="safe")
+
+
 class ONNXModel(BaseModel):
     """An ONNX graph evaluated with onnxruntime.
 
@@ -292,6 +298,80 @@ class ONNXModel(BaseModel):
         return feed
 
     # -- evaluation --------------------------------------------------------------------------
+    def input_limits(self) -> dict[str, tuple[float, float]]:
+        """The finite range each numeric input column can hold in the graph's element type.
+
+        float32 columns hold at most about ±3.4e38, int32/int64 columns their integer range;
+        float64 columns are not listed (any finite float64 fits).
+        """
+        dtypes = (
+            dict.fromkeys(self._feature_names, self._input_dtype)
+            if self._tensor_mode
+            else self._column_dtypes
+        )
+        limits: dict[str, tuple[float, float]] = {}
+        for name, dt in dtypes.items():
+            if dt is object or dt is np.float64:
+                continue
+            info = np.finfo(dt) if np.issubdtype(dt, np.floating) else np.iinfo(dt)
+            limits[name] = (float(info.min), float(info.max))
+        return limits
+
+    def check_input_range(self, X: pd.DataFrame | np.ndarray, what: str = "X") -> None:
+        """Refuse values the graph's input type cannot hold, naming the column and row.
+
+        Casting 1e308 to float32 gives inf (with only a RuntimeWarning), so the model would
+        score a row the record does not hold; casting 1e20 to int64 gives garbage.
+
+        Raises
+        ------
+        InvalidValueError
+            For the first value outside :meth:`input_limits` (NaN and inf are left to the
+            tabular checks, which name them as such).
+        """
+        limits = self.input_limits()
+        if not limits:
+            return
+        if not isinstance(X, pd.DataFrame):
+            a = np.asarray(X)
+            if _fits(a.dtype, self._dtype_of(self._feature_names[0])):
+                return  # e.g. the explainers' rows, built in the input's own type
+            low, high = next(iter(limits.values()))  # one tensor: one type
+            self._refuse_out_of_range(a, list(self._feature_names), low, high, what)
+            return
+        for name, (low, high) in limits.items():
+            if name in X.columns and not _fits(X[name].dtype, self._dtype_of(name)):
+                self._refuse_out_of_range(X[[name]].to_numpy(), [name], low, high, what)
+
+    def _dtype_of(self, name: str) -> Any:
+        return self._input_dtype if self._tensor_mode else self._column_dtypes[name]
+
+    def _refuse_out_of_range(
+        self, a: np.ndarray, names: list[str], low: float, high: float, what: str
+    ) -> None:
+        if a.dtype == object:
+            a = pd.DataFrame(a).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        values = np.asarray(a, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            out = np.isfinite(values) & ((values < low) | (values > high))
+        if out.any():
+            row, j = (int(k) for k in np.argwhere(out)[0])
+            name = names[j]
+            kind = self._dtype_of(name)
+            raise InvalidValueError(
+                f"column {name!r} of {what} holds {float(values[row, j])!r} at row {row}, "
+                f"outside the finite range of the model's {np.dtype(kind).name} input "
+                f"({low:.7g} to {high:.7g})"
+            )
+
+    def _conform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+        data = super()._conform(X)
+        # Checked before any cast: numpy would turn an out-of-range value into inf (float32)
+        # or an arbitrary integer with a bare RuntimeWarning, and the model would score a row
+        # that is not the one given.
+        self.check_input_range(data)
+        return data
+
     def _run_raw(self, feed: dict[str, np.ndarray]) -> Any:
         return self._session.run([self._output], feed)[0]
 

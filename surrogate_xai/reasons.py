@@ -124,6 +124,41 @@ class ReasonCatalogue:
         """The entry that covers ``feature`` (a feature or group name), if any."""
         return self._by_feature.get(feature)
 
+    def check_features(
+        self, feature_names: Sequence[str], groups: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Refuse a catalogue that maps a feature the model does not have.
+
+        :func:`reason_codes` accepts such a catalogue (one catalogue may serve several
+        models); a caller that knows its catalogue is written for this model (``sxai``, the
+        service) checks it here, so that a typo (``purpos``) is not silently an unmapped
+        feature.
+
+        Parameters
+        ----------
+        feature_names : sequence of str
+            The model's features.
+        groups : mapping, optional
+            Feature groups: a group name and the columns inside it are known too.
+
+        Raises
+        ------
+        CatalogueError
+            Naming the unknown feature(s) and the model's features.
+        """
+        known = {str(f) for f in feature_names}
+        for name, cols in (groups or {}).items():
+            known.add(str(name))
+            known.update(str(c) for c in cols)
+        unknown = [f for e in self.entries for f in e.features if f not in known]
+        if unknown:
+            shown = ", ".join(str(f) for f in list(feature_names)[:20])
+            raise CatalogueError(
+                f"the catalogue maps {', '.join(repr(u) for u in unknown)}, which the model "
+                f"does not have; the model's features: {shown}"
+                + (", ..." if len(feature_names) > 20 else "")
+            )
+
     def describe(self) -> dict[str, Any]:
         """What a record keeps: name, version and digest."""
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -203,7 +238,14 @@ def load_catalogue(
             raise CatalogueError(
                 f"no catalogue file at {str(path)!r} (YAML text goes to ReasonCatalogue.from_yaml)"
             )
-        return ReasonCatalogue.from_yaml(path.read_text(encoding="utf-8"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            # A catalogue saved in another encoding: say so, not a decoding traceback.
+            raise CatalogueError(
+                f"the catalogue {str(path)!r} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+            ) from exc
+        return ReasonCatalogue.from_yaml(text)
     raise CatalogueError(f"cannot read a catalogue from {type(source).__name__}")
 
 
@@ -390,7 +432,15 @@ class _Candidate:
 
 
 def _output_index(explanation: Explanation, output: int | str) -> int:
-    names = explanation.output_names
+    return output_index(explanation.output_names, output)
+
+
+def output_index(output_names: Sequence[str], output: int | str) -> int:
+    """The position of ``output`` (a name, or an index that may be negative) in the outputs.
+
+    The one rule for reasons, audit findings and the command line's ``--score``.
+    """
+    names = list(output_names)
     if isinstance(output, str):
         if output not in names:
             raise ConfigurationError(f"unknown output {output!r}; outputs: {names}")

@@ -434,3 +434,22 @@ def test_shap_backend_records_replay_with_their_batch(tmp_path):
     jsonschema.Draft202012Validator(SCHEMA).validate(record)
     for record_id in ids:
         assert store.replay(record_id, model, data.iloc[10:20]).identical
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("foo://bar", "foo://bar"),
+        ("http://x:1/", "http://x:1/"),
+        ("sqlite://audit.db", "Invalid SQLite URL"),
+        ("mysql://auditor:s3cr3t-pw@h/db", "mysql://auditor:***@h/db"),
+        ("foo://auditor:s3cr3t-pw@h/db", "foo://auditor:***@h/db"),
+    ],
+)
+def test_unusable_urls_are_audit_errors_without_the_password(tmp_path, url, fragment):
+    with pytest.raises(AuditError) as info:
+        AuditStore(url)
+    message = str(info.value)
+    assert fragment in message
+    assert "s3cr3t-pw" not in message
+    assert "\n" not in message

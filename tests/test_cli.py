@@ -155,7 +155,8 @@ def test_explain_writes_results_records_and_reports(work, explained):
     for i, line in enumerate(lines):
         assert line["output"] == "probabilities[good]"
         assert line["prediction"] == exp.diagnostics.predictions[i, k]
-        assert line["decision"] == ("declined" if line["prediction"] < 0.5 else "approved")
+        # the rule is "at or below the threshold" for adverse="decrease" (reasons.adverse_mask)
+        assert line["decision"] == ("declined" if line["prediction"] <= 0.5 else "approved")
         assert list(line["attributions"]) == ["age", "income", "purpose", "housing"]
         assert list(line["attributions"].values()) == exp.values[i, :, k].tolist()
         assert set(line["stderr"]) == set(line["attributions"])
@@ -417,3 +418,341 @@ def test_replay_with_a_100_row_background_is_bit_identical(work, tmp_path, capsy
         cwd=tmp_path, capsys=capsys,
     )  # fmt: skip
     assert replayed.returncode == 0, replayed.stderr
+
+
+# -- fixes after review: all or nothing, tensor columns, store URLs, encodings, labels -------------
+def explain_args(work: Path, tmp_path: Path, *extra: object) -> tuple[object, ...]:
+    return (
+        "explain", work / "model.onnx", "--data", work / "rows.csv", "--id-column", "app",
+        "--background", work / "ref.csv", "--max-evals", "200", *extra,
+    )  # fmt: skip
+
+
+def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tmp_path, capsys):
+    store = tmp_path / "audit.db"
+    out = tmp_path / "results.jsonl"
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    # The report of decision A/2 cannot be written: its path is taken by a folder.
+    (reports / "decision-A_2.html").mkdir()
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--out", out, "--report-dir", reports, "--store", store),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    assert_user_error(proc, "decision-A_2.html")
+    assert not out.exists()
+    assert sorted(p.name for p in reports.iterdir()) == ["decision-A_2.html"]
+    assert list(tmp_path.glob(".*.tmp")) == []
+    assert list(reports.glob(".*.tmp")) == []
+    with sx.AuditStore(f"sqlite:///{store}") as audit:
+        assert len(audit) == 0
+
+    # A report folder that turns into a file once the rows are explained (after every check):
+    # the store stays empty too, as the files are written before the records are committed.
+    from importlib import import_module
+
+    from surrogate_xai.cli import _config
+
+    explain = import_module("surrogate_xai.cli.explain")
+    late = tmp_path / "late"
+    settings = _config.ExplainSettings(
+        model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
+        id_column="app", max_evals=200, report_dir=late, store=str(store), out=out,
+    )  # fmt: skip
+    inputs = explain.read_inputs(settings)
+    late.write_text("not a folder\n")
+    try:
+        with pytest.raises(sx.exceptions.InputError, match="late"):
+            explain._run(settings, inputs, None, explain.Progress(enabled=False))
+    finally:
+        assert inputs.store is not None
+        inputs.store.close()
+    assert not out.exists()
+    assert late.read_text() == "not a folder\n"
+    assert list(tmp_path.glob(".*.tmp")) == []
+    with sx.AuditStore(f"sqlite:///{store}") as audit:
+        assert len(audit) == 0
+
+
+def test_out_that_is_a_folder_is_refused_naming_it(work, tmp_path, capsys):
+    store = tmp_path / "audit.db"
+    folder = tmp_path / "v"
+    folder.mkdir()
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--out", folder, "--store", store),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    line = assert_user_error(proc, str(folder))
+    assert ".tmp" not in line
+    assert not store.exists() or len(sx.AuditStore(f"sqlite:///{store}")) == 0
+
+
+def test_a_nested_report_dir_is_created(work, tmp_path, capsys):
+    reports = tmp_path / "a" / "b" / "reports"
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--report-dir", reports), cwd=tmp_path, capsys=capsys
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(reports.glob("decision-*.html"))) == N_ROWS
+
+
+@pytest.fixture(scope="module")
+def tensor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """y = a + 10 b + 100 c, a linear model on one float32 tensor of three columns."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 3))
+    y = X @ np.array([1.0, 10.0, 100.0])
+    proto = to_onnx(
+        LinearRegression().fit(X, y),
+        initial_types=[("input", FloatTensorType([None, 3]))],
+        target_opset=17,
+    )
+    folder = tmp_path_factory.mktemp("tensor")
+    (folder / "lin.onnx").write_bytes(proto.SerializeToString())
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame.iloc[:4].to_csv(folder / "rows.csv", index=False)
+    frame.iloc[10:30].to_csv(folder / "ref.csv", index=False)
+    frame.iloc[10:30][["c", "b", "a"]].to_csv(folder / "ref-cba.csv", index=False)
+    frame.iloc[10:30].set_axis(["x", "y", "z"], axis=1).to_csv(folder / "ref-xyz.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("background", "fragments"), [
+    ("ref-cba.csv", ["ref-cba.csv", "column 0 is 'c'", "'a'"]),
+    ("ref-xyz.csv", ["ref-xyz.csv", "column 0 is 'x'", "a, b, c"]),
+])  # fmt: skip
+def test_tensor_background_must_name_the_data_columns_in_order(
+    tensor, tmp_path, capsys, background, fragments
+):
+    out = tmp_path / "r.jsonl"
+    args = ("explain", "lin.onnx", "--data", "rows.csv", "--method", "exact", "--out", out)
+    good = sxai_here(*args, "--background", "ref.csv", cwd=tensor, capsys=capsys)
+    assert good.returncode == 0, good.stderr
+    out.unlink()
+    bad = sxai_here(*args, "--background", background, cwd=tensor, capsys=capsys)
+    assert_user_error(bad, *fragments)
+    assert not out.exists()
+
+
+def test_tensor_replay_and_audit_check_the_column_names(tensor, tmp_path, capsys):
+    out, store = tmp_path / "r.jsonl", tmp_path / "a.db"
+    proc = sxai_here(
+        "explain", "lin.onnx", "--data", "rows.csv", "--background", "ref.csv",
+        "--method", "exact", "--out", out, "--store", store,
+        cwd=tensor, capsys=capsys,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rid = json.loads(out.read_text().splitlines()[0])["record_id"]
+    args = ("replay", rid, "--store", store, "--model", "lin.onnx", "--background")
+    assert sxai_here(*args, "ref.csv", cwd=tensor, capsys=capsys).returncode == 0
+    assert_user_error(sxai_here(*args, "ref-cba.csv", cwd=tensor, capsys=capsys), "ref-cba.csv")
+    # sxai audit takes the data file's header as the tensor's names too
+    pd.read_csv(tensor / "ref.csv").to_csv(tmp_path / "d.csv", index=False)
+    audited = sxai_here(
+        "audit", tensor / "lin.onnx", "--data", tmp_path / "d.csv", "--report", tmp_path / "a.html",
+        "--background", tensor / "ref-cba.csv", "--n-explain", "8",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(audited, "ref-cba.csv")
+    assert not (tmp_path / "a.html").exists()
+
+
+def test_float32_overflow_is_refused_naming_column_and_row(tensor, tmp_path, capsys):
+    rows = pd.read_csv(tensor / "rows.csv")
+    rows.loc[2, "b"] = 1e308
+    rows.to_csv(tmp_path / "huge.csv", index=False)
+    proc = sxai_here(
+        "explain", tensor / "lin.onnx", "--data", tmp_path / "huge.csv",
+        "--background", tensor / "ref.csv", "--out", tmp_path / "r.jsonl",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "huge.csv", "column 'b'", "row 2", "float32")
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_store_password_is_never_shown(work, tmp_path, capsys):
+    from importlib import import_module
+
+    from surrogate_xai.cli import _config
+
+    explain = import_module("surrogate_xai.cli.explain")
+
+    settings = _config.ExplainSettings(
+        model=work / "model.onnx",
+        background=work / "ref.csv",
+        store="postgresql+psycopg://auditor:s3cr3t-pw@db.example/audit",
+    )
+    command = explain.replay_command("rid", settings)
+    assert "s3cr3t-pw" not in command
+    assert "auditor:***@db.example" in command
+    run = explain.ExplainRun(None, [], [], "p", 0.0, record_ids=["rid"])  # type: ignore[arg-type]
+    text = explain.summary(run, settings)
+    assert "s3cr3t-pw" not in text
+    assert "***" in text
+    # Unusable URLs with a password: the error line names the URL without it.
+    for url in (
+        "mysql://auditor:s3cr3t-pw@db.example/audit",
+        "foo://auditor:s3cr3t-pw@db.example/audit",
+    ):
+        proc = sxai_here("verify", "--store", url, cwd=tmp_path, capsys=capsys)
+        line = assert_user_error(proc, "auditor:***@db.example")
+        assert "s3cr3t-pw" not in line
+
+
+@pytest.mark.parametrize("url", ["foo://bar", "http://x:1/", "sqlite://audit.db", "mysql://u@h/db"])
+def test_unusable_store_urls_are_one_line_errors(work, tmp_path, capsys, url):
+    for command in (("verify", "--store", url), explain_args(work, tmp_path, "--store", url)):
+        proc = sxai_here(*command, cwd=tmp_path, capsys=capsys)
+        assert_user_error(proc, url.split("//")[0])
+    rid = "00000000-0000-0000-0000-000000000000"
+    replay = sxai_here(
+        "replay", rid, "--store", url, "--model", work / "model.onnx",
+        "--background", work / "ref.csv",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(replay, url.split("//")[0])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_stores_are_refused(work, tmp_path, capsys, url):
+    out = tmp_path / "r.jsonl"
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--store", url, "--out", out), cwd=tmp_path, capsys=capsys
+    )
+    assert_user_error(proc, "in-memory")
+    assert not out.exists()
+    assert_user_error(sxai_here("verify", "--store", url, cwd=tmp_path, capsys=capsys), "in-memory")
+
+
+def test_duplicate_column_in_the_header_is_refused(work, tmp_path, capsys):
+    text = (work / "rows.csv").read_text().splitlines()
+    dup = [text[0] + ",purpose"] + [line + ",car" for line in text[1:]]
+    (tmp_path / "dup.csv").write_text("\n".join(dup) + "\n")
+    proc = sxai_here(
+        "explain", work / "model.onnx", "--data", tmp_path / "dup.csv", "--id-column", "app",
+        "--background", work / "ref.csv", "--out", tmp_path / "r.jsonl",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "dup.csv", "column 'purpose' appears more than once")
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_files_that_are_not_utf8_are_one_line_errors(work, tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_bytes(b"\xff\xfe")
+    proc = sxai_here("explain", "--config", bad, cwd=work, capsys=capsys)
+    assert_user_error(proc, "c.yaml", "not UTF-8")
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--catalogue", bad, "--out", tmp_path / "r.jsonl"),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    assert_user_error(proc, "c.yaml", "not UTF-8")
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_serve_port_out_of_range_is_a_usage_error(work, capsys):
+    proc = sxai_here(
+        "serve", "model.onnx", "--background", "ref.csv", "--port", "99999",
+        cwd=work, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "--port", "65535")
+
+
+def test_catalogue_naming_an_unknown_feature_is_refused(work, tmp_path, capsys):
+    (tmp_path / "typo.yaml").write_text(CATALOGUE.replace("[purpose]", "[purpos]"))
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--catalogue", tmp_path / "typo.yaml"),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    assert_user_error(proc, "typo.yaml", "'purpos'", "age, income, purpose, housing")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("seed: true\n", ["option 'seed'", "integer"]),
+        (f"seed: {10**23}\n", ["option 'seed'"]),
+        ("max_evals: 1e23\n", ["option 'max_evals'"]),
+        (f"max_evals: {10**12}\n", ["option 'max_evals'", "100000000"]),
+        ("quiet: 1\n", ["option 'quiet'"]),
+        ("threshold: true\n", ["option 'threshold'"]),
+        ("dask: local:0\n", ["option 'dask'"]),
+    ],
+)
+def test_config_values_are_strict(work, tmp_path, capsys, text, fragments):
+    config = tmp_path / "strict.yaml"
+    config.write_text(text)
+    args = explain_args(work, tmp_path, "--config", config)
+    args = args[: args.index("--max-evals")] + args[args.index("--max-evals") + 2 :]
+    proc = sxai_here(*args, cwd=tmp_path, capsys=capsys)
+    assert_user_error(proc, *fragments)
+
+
+def test_seed_bound_on_the_command_line_matches_the_service(work, tmp_path, capsys):
+    from surrogate_xai.cli._config import MAX_SEED
+    from surrogate_xai.service.schemas import MAX_SEED as SERVICE_MAX_SEED
+
+    assert MAX_SEED == SERVICE_MAX_SEED
+    proc = sxai_here(*explain_args(work, tmp_path, "--seed", 10**23), cwd=tmp_path, capsys=capsys)
+    assert_user_error(proc, "option 'seed'")
+
+
+def test_dask_addresses(work, tmp_path, capsys):
+    from surrogate_xai.cli._config import ExplainSettings
+
+    assert ExplainSettings(dask="tcp://[::1]:8786").dask == "tcp://[::1]:8786"
+    assert ExplainSettings(dask="local:2").dask == "local:2"
+    start = __import__("time").perf_counter()
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--dask", "local:0"), cwd=tmp_path, capsys=capsys
+    )
+    assert_user_error(proc, "option 'dask'")
+    assert __import__("time").perf_counter() - start < 5  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("labels", "fragments"),
+    [
+        ("missing", ["column 'outcome'", "audit.csv", "missing a value at row 3"]),
+        ("third", ["column 'outcome'", "audit.csv", "'maybe' at row 5", "'bad', 'good'"]),
+    ],
+)
+def test_audit_refuses_target_labels_it_cannot_score(work, tmp_path, capsys, labels, fragments):
+    data = pd.read_csv(work / "ref.csv").assign(
+        outcome=lambda f: np.where(f["income"] > 3, "good", "bad").astype(object)
+    )
+    if labels == "missing":
+        data.loc[3, "outcome"] = None
+    else:
+        data.loc[5, "outcome"] = "maybe"
+    data.to_csv(tmp_path / "audit.csv", index=False)
+    proc = sxai_here(
+        "audit", work / "model.onnx", "--data", tmp_path / "audit.csv", "--target", "outcome",
+        "--report", tmp_path / "a.html", "--score", "probabilities[good]", "--n-explain", "8",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, *fragments)
+    assert not (tmp_path / "a.html").exists()
+
+
+def test_audit_report_path_is_checked_before_the_audit(work, tmp_path, capsys):
+    start = __import__("time").perf_counter()
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    for report, fragment in ((folder, str(folder)), (tmp_path / "no" / "a.html", "no")):
+        proc = sxai_here(
+            "audit", work / "model.onnx", "--data", work / "ref.csv", "--report", report,
+            cwd=tmp_path, capsys=capsys,
+        )  # fmt: skip
+        line = assert_user_error(proc, fragment)
+        assert ".tmp" not in line
+    assert __import__("time").perf_counter() - start < 5

@@ -58,3 +58,26 @@ def test_sxai_demo_writes_everything_and_its_commands_work(tmp_path):
         )
         assert ran.returncode == 0, (command, ran.stderr)
     assert commands[0][2] in {r["record_id"] for r in results}
+
+
+def test_sxai_demo_never_deletes_an_earlier_audit_store(tmp_path):
+    out = tmp_path / "earlier"
+    out.mkdir()
+    with sx.AuditStore(f"sqlite:///{out / 'audit.db'}"):
+        pass
+    before = (out / "audit.db").read_bytes()
+    proc = subprocess.run(
+        [*CLI, "demo", "--out", str(out), "--rows", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: ")
+    assert "audit.db" in proc.stderr
+    assert "--force" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (out / "audit.db").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["audit.db"]

@@ -17,9 +17,18 @@ def test_demo_module_explains_applicants(tmp_path, capsys):
     lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 3
     assert all(len(json.loads(line)["attributions"]) == 20 for line in lines)
-    # a second run starts a fresh audit store
-    demo.main(["--out", str(tmp_path / "o"), "--rows", "2", "--quiet"])
+    # a second run into the same folder is refused (its audit store is kept) ...
+    assert demo.main(["--out", str(tmp_path / "o"), "--rows", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "--force" in err
+    assert err.count("\n") == 1
     import surrogate_xai as sx
+
+    with sx.AuditStore(f"sqlite:///{tmp_path / 'o' / 'audit.db'}") as store:
+        assert len(store) == 3
+    # ... unless --force: then it starts a fresh audit store
+    assert demo.main(["--out", str(tmp_path / "o"), "--rows", "2", "--quiet", "--force"]) == 0
 
     with sx.AuditStore(f"sqlite:///{tmp_path / 'o' / 'audit.db'}") as store:
         assert len(store) == 2

@@ -147,3 +147,30 @@ def test_explaining_through_onnx_equals_explaining_the_native_model(credit_model
     b = make().fit(native, X.iloc[100:150]).explain(X.iloc[:3])
     # Same design, same rows; only float32 inside the graph differs.
     np.testing.assert_allclose(a.values, b.values, atol=2e-5)
+
+
+def test_values_outside_the_input_type_are_refused_naming_column_and_row(gbm_regressor):
+    # 1e308 cast to float32 is inf (numpy only warns): the model would score a row that is not
+    # the one given, and the record would hold 1e308.
+    _, path, X = gbm_regressor
+    model = sx.ONNXModel(path)
+    huge = X.iloc[:5].copy()
+    huge.iloc[3, 2] = 1e308
+    with pytest.raises(
+        InvalidValueError, match=r"column 'x2' of X holds 1e\+308 at row 3.*float32"
+    ):
+        model.predict(huge)
+    with pytest.raises(InvalidValueError, match=r"column 'x2' .* at row 3"):
+        model.predict(huge.to_numpy())
+    assert model.n_evaluations == 0
+    assert set(model.input_limits()) == {f"x{j}" for j in range(8)}
+    # The largest float32 is fine, and so is a value that rounds to it.
+    edge = X.iloc[:1].copy()
+    edge.iloc[0, 2] = float(np.finfo(np.float32).max)
+    assert np.isfinite(model.predict(edge)).all()
+    # int64 columns: 1e20 does not fit (numpy would give an arbitrary integer)
+    ints = sx.ONNXModel(int_input_graph())
+    assert set(ints.input_limits()) == {"count", "x"}
+    frame = pd.DataFrame({"count": [1.0, 1e20], "x": [0.5, 0.25]})
+    with pytest.raises(InvalidValueError, match=r"column 'count' .* row 1.*int64"):
+        ints.predict(frame)

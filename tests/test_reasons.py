@@ -339,3 +339,33 @@ def test_adverse_mask_follows_the_parity_decision_rule_at_the_threshold():
     assert adverse_mask(p, 0.5, "increase").tolist() == [False, False, True]
     with pytest.raises(sx.ConfigurationError, match="adverse"):
         adverse_mask(p, 0.5, "down")  # type: ignore[arg-type]
+
+
+def test_catalogue_features_can_be_checked_against_the_model():
+    catalogue = load_catalogue(CATALOGUE)
+    catalogue.check_features(["income", "inquiries", "utilisation", "tenure", "missed_payments"])
+    with pytest.raises(CatalogueError, match=r"'tenure', 'missed_payments'.*features: income"):
+        catalogue.check_features(["income", "inquiries", "utilisation"])
+    # a group's name and the columns inside it are features too
+    catalogue.check_features(["income", "debt"], groups={"debt": ["inquiries", "utilisation",
+                             "tenure", "missed_payments"]})  # fmt: skip
+
+
+def test_catalogue_that_is_not_utf8_is_a_catalogue_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(
+        "version: '1'\nreasons: [{code: R1, text: 'Âge', features: [a]}]\n".encode("latin-1")
+    )
+    with pytest.raises(CatalogueError, match="not UTF-8"):
+        load_catalogue(path)
+
+
+def test_one_output_index_rule():
+    from surrogate_xai.reasons import output_index
+
+    names = ["p[a]", "p[b]"]
+    assert output_index(names, "p[b]") == 1
+    assert output_index(names, -1) == 1
+    for bad, match in (("q", "unknown output"), (2, "out of range"), (True, "index or a name")):
+        with pytest.raises(ConfigurationError, match=match):
+            output_index(names, bad)  # type: ignore[arg-type]

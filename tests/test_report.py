@@ -552,3 +552,23 @@ def test_exact_method_has_no_seed_stability(hostile: dict) -> None:
     html = audit_report(f)
     assert "The method has no seed" in html
     assert_self_contained(html)
+
+
+def test_audit_refuses_target_labels_it_would_mis_score(hostile: dict) -> None:
+    # An empty cell ("nan") or a third class would silently count as the other class.
+    from surrogate_xai.exceptions import InputError
+
+    model, data, bg = hostile["model"], hostile["data"], hostile["background"]
+    good = np.where(np.arange(len(data)) % 2 == 0, "good", "bad").astype(object)
+    missing = good.copy()
+    missing[4] = None
+    third = good.copy()
+    third[6] = "maybe"
+    kwargs = {"output": "probabilities[good]", "n_explain": 2, "explainer": hostile["explainer"]}
+    with pytest.raises(InputError, match="target is missing a value at row 4"):
+        build_audit_findings(model, data, bg, target=missing, **kwargs)
+    with pytest.raises(InputError, match=r"target holds 'maybe' at row 6.*'bad', 'good'"):
+        build_audit_findings(model, data, bg, target=third, **kwargs)
+    f = build_audit_findings(model, data, bg, target=good, **kwargs)
+    assert f.performance is not None
+    assert f.performance["positive_class"] == "good"

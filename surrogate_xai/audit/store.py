@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -191,6 +192,15 @@ def _sqlite_begin(engine: Engine, timeout: float) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _hide_password(message: str, password: str | None) -> str:
+    """``message`` without the password: neither in a URL's ``user:password@`` nor verbatim
+    (a driver may quote the URL or the connection string it was given)."""
+    message = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", message)
+    if password:
+        message = message.replace(str(password), "***")
+    return message
+
+
 class AuditStore:
     """Append-only per-decision records with a hash chain.
 
@@ -216,9 +226,16 @@ class AuditStore:
         try:
             parsed = make_url(url)
         except SQLAlchemyError as exc:
-            raise AuditError(f"not a database URL: {exc}") from exc
+            raise AuditError(f"not a database URL: {_hide_password(str(exc), None)}") from exc
         self.url = parsed.render_as_string(hide_password=True)
-        self._engine = create_engine(parsed)
+        try:
+            self._engine = create_engine(parsed)
+        except (SQLAlchemyError, ImportError) as exc:
+            # An unknown scheme (foo://, http://), a malformed SQLite URL (sqlite://audit.db)
+            # or a dialect whose driver is not installed (mysql:// without MySQLdb): the
+            # caller's mistake, named with its URL (password hidden), not a traceback.
+            detail = _hide_password(" ".join(str(exc).split()), parsed.password)
+            raise AuditError(f"cannot use the audit store URL {self.url}: {detail}") from exc
         self._dialect = self._engine.dialect.name
         self._lock_timeout_ms = max(1, int(timeout * 1000))
         if self._dialect == "sqlite":
@@ -227,7 +244,8 @@ class AuditStore:
             self._create()
         except SQLAlchemyError as exc:
             self._engine.dispose()
-            raise AuditError(f"cannot open the audit store at {self.url}: {exc}") from exc
+            detail = _hide_password(str(exc), parsed.password)
+            raise AuditError(f"cannot open the audit store at {self.url}: {detail}") from exc
 
     def __repr__(self) -> str:
         return f"AuditStore({self.url!r})"

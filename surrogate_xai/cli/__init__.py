@@ -43,12 +43,16 @@ def demo(
     rows: Annotated[int, typer.Option(help="Applicants to explain.", min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the explanations.")] = 7,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Replace an earlier run in --out, including its audit store."),
+    ] = False,
 ) -> None:
     """German credit end to end: train, export to ONNX, explain, report, record."""
     from ..demo import run_demo
 
     with user_errors():
-        run_demo(out, rows=rows, seed=seed, quiet=quiet)
+        run_demo(out, rows=rows, seed=seed, quiet=quiet, force=force)
 
 
 app.command("serve")(serve)  # FastAPI/uvicorn are imported only when it runs

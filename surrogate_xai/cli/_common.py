@@ -1,46 +1,40 @@
-"""What every ``sxai`` command shares: one-line errors, reading models, tables and catalogues.
+"""What every ``sxai`` command shares: one-line errors, store URLs and output files.
 
 A user mistake (a missing file, a column the model needs, an unknown category, a bad config
 key) ends with one line ``error: ...`` on stderr and exit code 2, never a traceback. The
 checks themselves are the library's (``ONNXModel``, ``TabularSchema.check``,
-``ReasonCatalogue``); this module only reads files and words the messages for a command line.
+``ReasonCatalogue``); the loaders for models, tables and catalogues are in
+:mod:`surrogate_xai.inputs` (the service uses them too) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import numpy as np
-import pandas as pd
 import typer
 
-from ..exceptions import (
-    InputError,
-    MissingColumnError,
-    ModelLoadError,
-    SurrogateXAIError,
-    TamperedRecordError,
+from ..exceptions import InputError, SurrogateXAIError, TamperedRecordError
+from ..inputs import (
+    FileMissingColumnError,
+    load_catalogue,
+    load_model,
+    one_line,
+    read_csv,
+    read_table,
+    tensor_input,
 )
-from ..onnx_model import ONNXModel
-from ..reasons import ReasonCatalogue
-from ..reasons import load_catalogue as _load_catalogue
-from ..tabular import TabularSchema
 
 #: Exit code of a user mistake (the same code click uses for usage errors).
 EXIT_USAGE = 2
 #: Exit code of a check that ran and failed: a replay that differs, a tampered store.
 EXIT_FAILED = 1
-
-
-def one_line(message: str) -> str:
-    """``message`` on one line: a multi-line message from a dependency is joined with spaces."""
-    return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -79,209 +73,207 @@ def user_errors() -> Iterator[None]:
         fail(_os_message(exc))
 
 
-# -- models ------------------------------------------------------------------------------------
-def load_model(
-    path: str | os.PathLike[str],
-    output: str | None = None,
-    feature_names: list[str] | None = None,
-) -> ONNXModel:
-    """An :class:`~surrogate_xai.ONNXModel` from a file, or a one-line error.
-
-    Raises
-    ------
-    InputError
-        If there is no file at ``path``.
-    ModelLoadError
-        If the file is not an ONNX model (its first parse error is quoted).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"no such file: {p}")
-    try:
-        return ONNXModel(p, output=output, feature_names=feature_names)
-    except ModelLoadError as exc:
-        if exc.__cause__ is None:  # the graph loaded but cannot be used (e.g. an input type)
-            raise ModelLoadError(f"{p}: {exc}") from exc
-        cause = one_line(str(exc.__cause__))[:200]
-        raise ModelLoadError(f"{p} is not an ONNX model ({cause})") from exc
-
-
-def tensor_input(model: ONNXModel) -> bool:
-    """Whether the graph takes one float tensor (columns matched by position, not name)."""
-    return model.describe().get("input_mode") == "tensor"
-
-
-# -- tables ------------------------------------------------------------------------------------
-class FileMissingColumnError(MissingColumnError):
-    """A missing column, worded for a file: which file, and what the model expects."""
-
-    def __init__(self, missing: list[str], available: list[str], message: str) -> None:
-        super().__init__(missing, available)
-        self.args = (message,)
-
-
-def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A CSV file with every cell as text (empty cells as missing), or an :class:`InputError`.
-
-    Reading as text first keeps categories such as ``"none"`` or ``"NA"`` as written; numbers
-    are converted only for the columns the model takes as numbers (:func:`read_table`).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"no such file: {p}")
-    try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{p} has no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"{p} is not a readable CSV file ({one_line(str(exc))[:200]})") from exc
-    if len(frame) == 0:
-        raise InputError(f"{p} has no rows")
-    duplicated = [str(c) for c in frame.columns[frame.columns.duplicated()]]
-    if duplicated:
-        raise InputError(f"{p}: column {duplicated[0]!r} appears more than once")
-    return frame
-
-
-def read_table(
-    path: str | os.PathLike[str],
-    model: ONNXModel,
-    what: str | None = None,
-    *,
-    frame: pd.DataFrame | None = None,
-    drop: tuple[str, ...] = (),
-) -> pd.DataFrame:
-    """The rows of a CSV file in the model's columns, checked and typed.
-
-    Columns map to the model's inputs by name (one input per column); for a model that
-    takes a single tensor, the file's columns (without ``drop``) map to it in order.
-    Categorical columns stay text; numeric columns become numbers.
-
-    Parameters
-    ----------
-    path : path
-        The CSV file (named in every message).
-    model : ONNXModel
-    what : str, optional
-        How to name the file in messages (default: the path as given).
-    frame : DataFrame, optional
-        The file's content if it was already read with :func:`read_csv`.
-    drop : tuple of str
-        Columns that are not model inputs (an id or target column).
-
-    Returns
-    -------
-    DataFrame of shape (n_samples, n_features)
-
-    Raises
-    ------
-    MissingColumnError
-        Naming the missing column and the columns the model expects.
-    InputError
-        For an empty file, a non-numeric value in a numeric column, a missing value, or an
-        unknown category (column, row and value named).
-    """
-    name = what or str(path)
-    raw = read_csv(path) if frame is None else frame
-    raw = raw.drop(columns=[c for c in drop if c in raw.columns])
-    expected = model.feature_names
-    if tensor_input(model):
-        if raw.shape[1] != len(expected):
-            raise InputError(
-                f"{name} has {raw.shape[1]} columns but the model takes one tensor of "
-                f"{len(expected)} columns (matched in order)"
-            )
-        raw = raw.set_axis(expected, axis=1)
-    missing = [c for c in expected if c not in raw.columns]
-    if missing:
-        shown = ", ".join(expected[:12]) + (", ..." if len(expected) > 12 else "")
-        raise FileMissingColumnError(
-            missing,
-            [str(c) for c in raw.columns],
-            f"{name}: missing column {missing[0]!r} (the model expects: {shown})",
-        )
-    kinds = model.feature_kinds or dict.fromkeys(expected, "numeric")
-    typed = raw.loc[:, expected].copy()
-    for col in expected:
-        if kinds.get(col) == "numeric":
-            converted = pd.to_numeric(typed[col], errors="coerce")
-            # A value that is not a number stays as text, so the schema check names it.
-            keep = converted.isna() & typed[col].notna()
-            typed[col] = converted if not keep.any() else typed[col]
-        else:
-            typed[col] = typed[col].astype(object)
-    checked = TabularSchema.infer(model, typed).check(typed, name)
-    return checked.reset_index(drop=True).pipe(_numeric_columns, kinds)
-
-
-def _numeric_columns(frame: pd.DataFrame, kinds: dict[str, Any]) -> pd.DataFrame:
-    out = frame.copy()
-    for col in out.columns:
-        if kinds.get(col) == "numeric" and not pd.api.types.is_numeric_dtype(out[col]):
-            out[col] = pd.to_numeric(out[col])
-    return out
-
-
-# -- catalogues, stores, output files ------------------------------------------------------------
-def load_catalogue(path: str | os.PathLike[str]) -> ReasonCatalogue:
-    """A reason-code catalogue from a YAML file; errors name the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"no such file: {p}")
-    try:
-        return _load_catalogue(p)
-    except SurrogateXAIError as exc:
-        raise type(exc)(f"{p}: {exc}") from exc
-
-
+# -- stores --------------------------------------------------------------------------------------
 def store_url(value: str) -> str:
-    """A database URL; a plain path means a SQLite file (``audit.db`` → ``sqlite:///audit.db``)."""
-    return value if "://" in value else f"sqlite:///{value}"
+    """A database URL; a plain path means a SQLite file (``audit.db`` → ``sqlite:///audit.db``).
+
+    An in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``) is refused: the
+    records would vanish when the command exits, and ``sxai verify`` on it would say
+    "ok: 0 records". (The library's :class:`~surrogate_xai.AuditStore` allows it, for tests.)
+    """
+    url = value if "://" in value else f"sqlite:///{value}"
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError:
+        return url  # AuditStore names the URL (password hidden) when it refuses it
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or "mode=memory" in database
+        or parsed.query.get("mode") == "memory"
+    ):
+        raise InputError(
+            f"--store {shown_url(url)} is an in-memory database: its records would be lost "
+            "when sxai exits; give a file (audit.db or sqlite:///audit.db) or a server URL"
+        )
+    return url
+
+
+def shown_url(value: str) -> str:
+    """A store URL as it may be printed or written: the password replaced by ``***``.
+
+    Everything the command line shows or writes (the summary, reports, error messages) uses
+    this form; the password itself goes only to the database driver.
+    """
+    url = value if "://" in value else f"sqlite:///{value}"
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        import re
+
+        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
 
 
 def existing_store(value: str) -> str:
     """The URL of a store that must already exist (a SQLite file is checked, not created)."""
     url = store_url(value)
     prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        path = Path(url[len(prefix) :])
+    if url.startswith(prefix):
+        path = Path(url[len(prefix) :].split("?", 1)[0])
         if not path.is_file():
             raise InputError(f"no audit store at {path} (no such file)")
     return url
 
 
-def check_writable_dir(path: Path, what: str) -> None:
-    """Fail before any work when ``path``'s folder cannot take a new file."""
+# -- output files ----------------------------------------------------------------------------------
+def _existing_ancestor(path: Path) -> Path:
+    here = path
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    return here
+
+
+def check_writable_dir(path: Path, what: str, *, create: bool = False) -> None:
+    """Fail before any work when ``path``'s folder cannot take a new file.
+
+    With ``create``, a folder that does not exist yet is fine when it can be created (its
+    nearest existing ancestor is a writable folder): the command creates it, with its
+    parents, when it writes.
+    """
     parent = path.parent if path.parent != Path("") else Path(".")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file")
     if not parent.is_dir():
-        raise InputError(f"{what}: the folder {parent} does not exist")
+        if not create:
+            raise InputError(f"{what}: the folder {parent} does not exist")
+        base = _existing_ancestor(parent)
+        if not base.is_dir():
+            raise InputError(f"{what}: {base} is not a folder, so {parent} cannot be created")
+        parent = base
     if not os.access(parent, os.W_OK):
         raise InputError(f"{what}: the folder {parent} is not writable")
+
+
+class StagedFiles:
+    """Output files written under temporary names and renamed into place together.
+
+    :meth:`stage` writes each file next to its final path (so that the rename cannot cross
+    file systems) and fsyncs it; :meth:`commit` renames them all; :meth:`discard` removes
+    every temporary file. Until :meth:`commit`, nothing the user can see has changed. Every
+    error names the user's path, never a temporary one.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def stage(self, path: Path, text: str) -> None:
+        parent = path.parent if path.parent != Path("") else Path(".")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        except OSError as exc:
+            raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
+        self._staged.append((Path(tmp), path))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
+
+    def rewrite(self, replace: dict[str, str]) -> None:
+        """Substitute strings of equal length in every staged file (ids known only later).
+
+        Equal lengths keep each file's size, so this cannot run out of space.
+        """
+        if not replace:
+            return
+        for tmp, path in self._staged:
+            try:
+                text = tmp.read_text(encoding="utf-8")
+                for old, new in replace.items():
+                    text = text.replace(old, new)
+                with tmp.open("r+", encoding="utf-8", newline="\n") as fh:
+                    fh.write(text)
+                    fh.truncate()
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
+
+    def commit(self) -> list[Path]:
+        """Rename every staged file into place; returns the final paths."""
+        done = []
+        for tmp, path in self._staged:
+            if path.is_dir():
+                raise InputError(f"{path} is a folder, not a file")
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
+            done.append(path)
+        self._staged = []
+        return done
+
+    def discard(self) -> None:
+        for tmp, _ in self._staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        self._staged = []
 
 
 def write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file next to ``path``, then rename it into place.
 
-    A crash or an error part-way leaves the previous file (or none), never half of one.
+    A crash or an error part-way leaves the previous file (or none), never half of one; an
+    error names ``path``, not the temporary file.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    staged = StagedFiles()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        staged.stage(path, text)
+        staged.commit()
+    finally:
+        staged.discard()
     return path
 
 
 def plain_float(x: float) -> float | None:
     """A float for JSON: NaN and infinity become null."""
-    return float(x) if np.isfinite(x) else None
+    value = float(x)
+    return value if math.isfinite(value) else None
 
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+# The loaders live in surrogate_xai.inputs (shared with the service); re-exported here.
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "FileMissingColumnError",
+    "StagedFiles",
+    "check_writable_dir",
+    "existing_store",
+    "fail",
+    "load_catalogue",
+    "load_model",
+    "one_line",
+    "plain_float",
+    "read_csv",
+    "read_table",
+    "shown_url",
+    "stderr_is_terminal",
+    "store_url",
+    "tensor_input",
+    "user_errors",
+    "write_atomic",
+]

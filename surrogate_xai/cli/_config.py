@@ -13,10 +13,29 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import typer
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from ..exceptions import ConfigurationError, InputError
 
+#: The largest seed, the same bound as the service's (a numpy seed is any integer >= 0, but a
+#: seed is also written into JSON records and read back by other tools as a 64-bit integer).
+MAX_SEED = 2**63 - 1
+#: Model rows per explained row, at most: far above any useful budget, low enough that a typo
+#: (``max_evals: 1e23``) is refused instead of running without a bound.
+MAX_EVALS_LIMIT = 100_000_000
+#: Neighbourhood samples per row for lime/local, at most (for the same reason).
+MAX_SAMPLES_LIMIT = 10_000_000
+
+# Integers and booleans are strict: in lax mode pydantic takes ``seed: true`` as 1 and
+# ``max_evals: 1e3`` as 1000; a config file should say what it means.
 Method = Literal["kernelshap", "exact", "permutation", "lime", "local"]
 Adverse = Literal["increase", "decrease"]
 
@@ -35,14 +54,14 @@ class ExplainSettings(_Settings):
     data: Path | None = None
     background: Path | None = None
     method: Method = "kernelshap"
-    seed: int = 0
-    max_evals: int = Field(20_000, ge=3)
-    n_samples: int = Field(5_000, ge=10)
+    seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
+    max_evals: StrictInt = Field(20_000, ge=3, le=MAX_EVALS_LIMIT)
+    n_samples: StrictInt = Field(5_000, ge=10, le=MAX_SAMPLES_LIMIT)
     output: str | None = None
     score: str | None = None
     threshold: float = 0.5
     adverse: Adverse = "decrease"
-    n_reasons: int = Field(4, ge=1)
+    n_reasons: StrictInt = Field(4, ge=1)
     exclude: list[str] = Field(default_factory=list)
     catalogue: Path | None = None
     id_column: str | None = None
@@ -50,7 +69,7 @@ class ExplainSettings(_Settings):
     report_dir: Path | None = None
     store: str | None = None
     dask: str | None = None
-    quiet: bool = False
+    quiet: StrictBool = False
 
     PATHS: ClassVar[tuple[str, ...]] = (
         "model",
@@ -67,8 +86,20 @@ class ExplainSettings(_Settings):
     def _dask_spec(cls, v: str | None) -> str | None:
         # Checked with the other options, before any model work (batch.dask_client checks
         # it again when it connects).
-        if v is not None and not re.fullmatch(r"local:\d+|(tcp|tls)://[^\s/:]+:\d+", v.strip()):
-            raise ValueError("must be 'local:N' or a scheduler address like 'tcp://host:8786'")
+        # local:0 is refused here, not after the inputs are read and the explainer fitted;
+        # an IPv6 scheduler is written in brackets (tcp://[::1]:8786).
+        host = r"(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)"
+        if v is not None and not re.fullmatch(rf"local:[1-9]\d*|(tcp|tls)://{host}:\d+", v.strip()):
+            raise ValueError(
+                "must be 'local:N' (N >= 1) or a scheduler address like 'tcp://host:8786'"
+            )
+        return v
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _number(cls, v: object) -> object:
+        if isinstance(v, bool):  # lax mode would take true as 1.0
+            raise ValueError("must be a number, not a boolean")
         return v
 
     @field_validator("threshold")
@@ -92,12 +123,19 @@ class AuditSettings(_Settings):
     threshold: float = 0.5
     adverse: Adverse = "decrease"
     catalogue: Path | None = None
-    n_explain: int = Field(50, ge=1)
-    background_rows: int = Field(100, ge=1)
-    seed: int = 0
-    quiet: bool = False
+    n_explain: StrictInt = Field(50, ge=1)
+    background_rows: StrictInt = Field(100, ge=1)
+    seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
+    quiet: StrictBool = False
 
     PATHS: ClassVar[tuple[str, ...]] = ("model", "data", "background", "catalogue", "report")
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _number(cls, v: object) -> object:
+        if isinstance(v, bool):
+            raise ValueError("must be a number, not a boolean")
+        return v
 
 
 def validation_message(exc: ValidationError, source: str) -> str:
@@ -117,7 +155,13 @@ def read_config(path: Path, settings: type[_Settings]) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"no such file: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -27,6 +27,7 @@ from ._common import (
     read_csv,
     read_table,
     user_errors,
+    write_atomic,
 )
 from ._config import AuditSettings
 from ._progress import Progress
@@ -49,6 +50,8 @@ def run_audit(
             "MODEL" if settings.model is None else "--data" if settings.data is None else "--report"
         )
         raise InputError(f"missing {which} (give it on the command line or in --config)")
+    # Where the report goes is checked first: a bad path must not cost a whole audit.
+    check_writable_dir(settings.report, "--report")
     report = import_module("surrogate_xai.report")
     raw = read_csv(settings.data)
     target = None
@@ -58,8 +61,11 @@ def run_audit(
         target = raw[settings.target]
         numeric = pd.to_numeric(target, errors="coerce")
         target = numeric if numeric.notna().all() else target.astype(object)
-    model = load_model(settings.model, settings.output)
     drop = (settings.target,) if settings.target else ()
+    # A single-tensor graph takes the data file's header as its column names.
+    model = load_model(
+        settings.model, settings.output, columns=[str(c) for c in raw.columns if c not in drop]
+    )
     data = read_table(settings.data, model, frame=raw, drop=drop)
     if settings.background is not None:
         background = Background(read_table(settings.background, model))
@@ -67,9 +73,20 @@ def run_audit(
         background = Background.sample(
             data, min(settings.background_rows, len(data)), random_state=settings.seed
         )
-    catalogue = load_catalogue(settings.catalogue) if settings.catalogue else None
+    catalogue = (
+        load_catalogue(settings.catalogue, model.feature_names) if settings.catalogue else None
+    )
     output = score_index(model, settings.score)
-    check_writable_dir(settings.report, "--report")
+    if target is not None:
+        # Missing labels and labels that are not the model's classes are refused before the
+        # audit runs, naming the file, the column and the row.
+        findings_module = import_module("surrogate_xai.report.findings")
+        findings_module.target_truth(
+            target,
+            model.output_names[output],
+            model.output_names,
+            what=f"column {settings.target!r} of {settings.data}",
+        )
     with progress.task(f"auditing on {len(data)} rows", total=None):
         findings = report.build_audit_findings(
             model,
@@ -86,8 +103,8 @@ def run_audit(
             command=command,
         )
         html = report.audit_report(findings)
-    path: Path = report.write_html(settings.report, html)
-    return path
+    # Named errors (the user's path, not a temporary file's) and no half-written file.
+    return write_atomic(settings.report, html)
 
 
 def audit(

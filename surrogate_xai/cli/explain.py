@@ -1,9 +1,13 @@
 """``sxai explain``: explain every row of a CSV file through an ONNX model.
 
-The run is all or nothing: every input (model, tables, catalogue, ids, output paths, store)
-is read and checked before the first model evaluation; the audit records are written in one
-transaction after all rows are explained; the JSON-lines file and each report are written
-atomically. A failure at any point leaves no half-written file and no partial batch.
+The run is all or nothing. Every input (model, tables, catalogue, ids, output paths, store)
+is read and checked before the first model evaluation. After every row is explained, the
+results file and every report are rendered in memory and written to temporary files next to
+their final paths; only then are the audit records committed, in one transaction; only then
+are the files renamed into place. So a failure while writing an output leaves no records, a
+failure of the store leaves no outputs, and the only step after the commit is a rename per
+file (plus putting the new record ids into the already written files, which keeps their
+size). A failure leaves no half-written file and no partial batch.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import re
 import shlex
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -23,23 +28,23 @@ import pandas as pd
 import typer
 
 from ..audit import AuditStore
-from ..exceptions import ConfigurationError, InputError
+from ..exceptions import ConfigurationError, InputError, SurrogateXAIError
 from ..explainers._base import BaseExplainer
 from ..explanation import Explanation
 from ..onnx_model import ONNXModel
-from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, reason_codes
+from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, output_index, reason_codes
 from . import _config
 from ._common import (
+    StagedFiles,
     check_writable_dir,
     load_catalogue,
     load_model,
     plain_float,
     read_csv,
     read_table,
+    shown_url,
     store_url,
-    tensor_input,
     user_errors,
-    write_atomic,
 )
 from ._config import ExplainSettings
 from ._progress import Progress
@@ -113,10 +118,13 @@ def score_index(model: ONNXModel, score: str | None) -> int:
     names = model.output_names
     if score is None:
         return len(names) - 1
-    if score in names:
-        return names.index(score)
-    if re.fullmatch(r"-?\d+", score) and -len(names) <= int(score) < len(names):
-        return int(score) % len(names)
+    try:
+        if score in names:
+            return output_index(names, score)
+        if re.fullmatch(r"-?\d+", score):
+            return output_index(names, int(score))
+    except ConfigurationError:
+        pass
     raise ConfigurationError(f"--score {score!r} is not an output of the model; outputs: {names}")
 
 
@@ -131,12 +139,10 @@ def read_inputs(settings: ExplainSettings) -> Inputs:
     raw = read_csv(data_path)
     decision_ids = _decision_ids(raw, settings.id_column, str(data_path))
     drop = (settings.id_column,) if settings.id_column else ()
-    model = load_model(model_path, settings.output)
-    if tensor_input(model):
-        # A single-tensor graph has no column names: take the file's, in order.
-        names = [str(c) for c in raw.columns if c not in drop]
-        if len(names) == len(model.feature_names) and names != model.feature_names:
-            model = load_model(model_path, settings.output, feature_names=names)
+    # A single-tensor graph has no column names: the data file's header gives them, and the
+    # background must then name the same columns in the same order (read_table checks).
+    header = [str(c) for c in raw.columns if c not in drop]
+    model = load_model(model_path, settings.output, columns=header)
     X = read_table(data_path, model, frame=raw, drop=drop)
     background = read_table(bg_path, model)
     unknown = [e for e in settings.exclude if e not in model.feature_names]
@@ -146,17 +152,25 @@ def read_inputs(settings: ExplainSettings) -> Inputs:
             f"{', '.join(model.feature_names)}"
         )
     score = score_index(model, settings.score)
-    catalogue = load_catalogue(settings.catalogue) if settings.catalogue else None
+    catalogue = (
+        load_catalogue(settings.catalogue, model.feature_names) if settings.catalogue else None
+    )
     if settings.out is not None:
         check_writable_dir(settings.out, "--out")
     if settings.report_dir is not None:
         if settings.report_dir.exists() and not settings.report_dir.is_dir():
             raise InputError(f"--report-dir {settings.report_dir} exists and is not a folder")
-        target = settings.report_dir
-        check_writable_dir(target / "x" if target.is_dir() else target, "--report-dir")
-        files = {report_name(d) for d in decision_ids}
-        if len(files) < len(decision_ids):
+        files = [settings.report_dir / report_name(d) for d in decision_ids]
+        if len(set(files)) < len(decision_ids):
             raise InputError("two decision ids give the same report file name; use other ids")
+        # A folder that does not exist yet is created (with its parents) when reports are
+        # written; here only whether that can work is checked.
+        check_writable_dir(settings.report_dir / "x", "--report-dir", create=True)
+        taken = next((f for f in files if f.is_dir()), None)
+        if taken is not None:
+            raise InputError(f"--report-dir: {taken} is a folder, so the report cannot be written")
+        if settings.out is not None and settings.out in files:
+            raise InputError(f"--out {settings.out} is also the path of a report")
     store = AuditStore(store_url(settings.store)) if settings.store else None
     return Inputs(model, X, background, decision_ids, score, catalogue, store)
 
@@ -220,14 +234,18 @@ def _result_line(
 
 
 def replay_command(record_id: str, settings: ExplainSettings) -> str:
-    """The command that re-runs a record and checks it bit for bit."""
+    """The command that re-runs a record and checks it bit for bit.
+
+    The store URL is shown with its password hidden (``***``): this text goes into every
+    report and onto the terminal.
+    """
     return shlex.join(
         [
             "sxai",
             "replay",
             record_id,
             "--store",
-            store_url(settings.store or ""),
+            shown_url(settings.store or ""),
             "--model",
             str(settings.model),
             "--background",
@@ -255,6 +273,14 @@ def run_explain(
     """
     progress = progress or Progress(enabled=False)
     inputs = read_inputs(settings)
+    try:
+        return _run(settings, inputs, parity, progress)
+    finally:
+        if inputs.store is not None:
+            inputs.store.close()
+
+
+def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progress) -> ExplainRun:
     # Only a run with reports needs the report module (and jinja2).
     report = import_module("surrogate_xai.report") if settings.report_dir is not None else None
 
@@ -283,39 +309,61 @@ def run_explain(
         {"decision": r["decision"], "threshold": settings.threshold, "output": r["output"]}
         for r in results
     ]
-    record_ids = None
-    if inputs.store is not None:
-        with inputs.store:
+    # Record ids are given by the store when it commits, which happens after every file is
+    # written; until then each row carries a random placeholder of the same length (a uuid),
+    # replaced in the written files once the ids are known.
+    placeholders = [str(uuid.uuid4()) for _ in results] if inputs.store is not None else None
+    if placeholders is not None:
+        for line, rid in zip(results, placeholders, strict=True):
+            line["record_id"] = rid
+    run = ExplainRun(exp, reasons, results, exp.output_names[k], seconds)
+    staged = StagedFiles()
+    try:
+        if settings.out is not None:
+            text = "".join(
+                json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in results
+            )
+            staged.stage(settings.out, text)
+        if report is not None and settings.report_dir is not None:
+            with progress.task("writing reports", total=len(exp)) as advance:
+                for i, line in enumerate(results):
+                    record_id: str | None = line.get("record_id")
+                    html = report.decision_report(
+                        exp,
+                        i,
+                        reasons=reasons[i],
+                        output=k,
+                        outcome={"decision": line["decision"], "threshold": settings.threshold},
+                        record_id=record_id,
+                        replay_command=None
+                        if record_id is None
+                        else replay_command(record_id, settings),
+                        parity=parity,
+                        title=f"Decision {line['decision_id']}",
+                    )
+                    path = settings.report_dir / report_name(line["decision_id"])
+                    staged.stage(path, html)
+                    run.reports.append(path)
+                    advance()
+        if inputs.store is not None and placeholders is not None:
             record_ids = inputs.store.record(
                 exp, reasons=reasons, decision_ids=inputs.decision_ids, outcomes=outcomes
             )
-        for line, rid in zip(results, record_ids, strict=True):
-            line["record_id"] = rid
-    if settings.out is not None:
-        text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in results)
-        write_atomic(settings.out, text)
-    run = ExplainRun(exp, reasons, results, exp.output_names[k], seconds, record_ids)
-    if report is not None and settings.report_dir is not None:
-        settings.report_dir.mkdir(parents=True, exist_ok=True)
-        with progress.task("writing reports", total=len(exp)) as advance:
-            for i, line in enumerate(results):
-                record_id: str | None = line.get("record_id")
-                html = report.decision_report(
-                    exp,
-                    i,
-                    reasons=reasons[i],
-                    output=k,
-                    outcome={"decision": line["decision"], "threshold": settings.threshold},
-                    record_id=record_id,
-                    replay_command=None
-                    if record_id is None
-                    else replay_command(record_id, settings),
-                    parity=parity,
-                    title=f"Decision {line['decision_id']}",
-                )
-                path = settings.report_dir / report_name(line["decision_id"])
-                run.reports.append(report.write_html(path, html))
-                advance()
+            run.record_ids = record_ids
+            for line, rid in zip(results, record_ids, strict=True):
+                line["record_id"] = rid
+            staged.rewrite(dict(zip(placeholders, record_ids, strict=True)))
+        staged.commit()
+    except SurrogateXAIError as exc:
+        if run.record_ids is not None:
+            # Only a rename failed after the commit: say which records exist.
+            raise InputError(
+                f"{exc} (the {len(run.record_ids)} audit records were committed; their ids "
+                f"start with {run.record_ids[0]})"
+            ) from exc
+        raise
+    finally:
+        staged.discard()
     return run
 
 
@@ -450,7 +498,7 @@ def summary(run: ExplainRun, settings: ExplainSettings) -> str:
     if settings.out is not None:
         lines.append(f"results: {settings.out}")
     if run.record_ids is not None:
-        lines.append(f"audit records: {len(run.record_ids)} in {store_url(settings.store or '')}")
+        lines.append(f"audit records: {len(run.record_ids)} in {shown_url(settings.store or '')}")
     if run.reports:
         lines.append(f"reports: {len(run.reports)} in {settings.report_dir}")
     return "\n".join(lines)

@@ -31,7 +31,9 @@ def serve(
         typer.Option("--store", help="Audit store URL (sqlite:///audit.db) or a SQLite file path."),
     ] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="TCP port (0: any free port).", min=0, max=65535)
+    ] = 8000,
     api_key_file: Annotated[
         Path | None,
         typer.Option(

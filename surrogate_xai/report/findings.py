@@ -19,7 +19,12 @@ import pandas as pd
 
 from .._random import RandomState, resolve_seed, stream
 from ..background import Background
-from ..exceptions import ConfigurationError, MissingColumnError, ReferenceMismatchError
+from ..exceptions import (
+    ConfigurationError,
+    InputError,
+    MissingColumnError,
+    ReferenceMismatchError,
+)
 from ..explainers import KernelSHAP
 from ..explainers._base import ShapleyExplainer
 from ..explanation import Explanation
@@ -33,6 +38,7 @@ from ..reasons import (
     ReasonCatalogue,
     adverse_mask,
     load_catalogue,
+    output_index,
     reason_codes,
 )
 
@@ -366,8 +372,81 @@ def _correlations(data: pd.DataFrame) -> list[tuple[str, str, float]]:
     return sorted(pairs, key=lambda p: -abs(p[2]))
 
 
+def _classes(output: str, output_names: Sequence[str]) -> list[str] | None:
+    """The class labels of a classifier's outputs ``name[label]`` that ``output`` belongs to."""
+    if not (output.endswith("]") and "[" in output):
+        return None
+    prefix = output[: output.index("[") + 1]
+    found = [o[len(prefix) : -1] for o in output_names if o.startswith(prefix) and o.endswith("]")]
+    return found if len(found) >= 2 else None
+
+
+def target_truth(
+    target: Any, output: str, output_names: Sequence[str], what: str = "target"
+) -> tuple[str, np.ndarray]:
+    """The class ``output`` predicts, and per row whether the true label is that class.
+
+    Parameters
+    ----------
+    target : array of shape (n_samples,)
+        True labels.
+    output : str
+        The output decisions are made on; ``name[label]`` names its class.
+    output_names : sequence of str
+        All outputs of the model (``name[label]`` for each class of a classifier).
+    what : str
+        How to name the labels in messages (the command line names the file and column).
+
+    Raises
+    ------
+    InputError
+        For a missing label, a label that is not one of the model's classes, or more than
+        two values where the output gives no class list (column and row named).
+    ConfigurationError
+        When the labels cannot be matched to the output at all.
+    """
+    labels = np.asarray(target)
+    named = output[output.index("[") + 1 : -1] if output.endswith("]") and "[" in output else None
+    missing = pd.isna(pd.Series(labels, dtype=object)).to_numpy()
+    if missing.any():
+        # An empty cell would become the label "nan" and be scored as a wrong prediction.
+        raise InputError(f"{what} is missing a value at row {int(np.flatnonzero(missing)[0])}")
+    as_text = labels.astype(str)
+    values = set(as_text.tolist())
+    classes = _classes(output, output_names)
+    if named is not None and named in values:
+        if classes is not None:
+            # A label that is not one of the model's classes (a third class, a typo) would
+            # silently count as the other class.
+            unknown = ~np.isin(as_text, np.asarray(classes, dtype=object))
+            if unknown.any():
+                row = int(np.flatnonzero(unknown)[0])
+                raise InputError(
+                    f"{what} holds {str(as_text[row])!r} at row {row}, which is not one of the "
+                    f"model's classes {', '.join(repr(c) for c in classes)}"
+                )
+        elif len(values) > 2:
+            raise InputError(
+                f"{what} holds {len(values)} different values; output {output!r} predicts "
+                "one class of a binary target"
+            )
+        return named, as_text == named
+    if set(labels.tolist()) <= {0, 1}:
+        return "1", labels.astype(bool)
+    raise ConfigurationError(
+        f"cannot tell which value of {what} output {output!r} predicts: labels include "
+        f"{sorted(values)[:5]}; name the output after its class (e.g. "
+        "'probabilities[good]') or pass 0/1 labels"
+    )
+
+
 def _performance(
-    predictions: np.ndarray, target: Any, output: str, threshold: float, n: int
+    predictions: np.ndarray,
+    target: Any,
+    output: str,
+    threshold: float,
+    n: int,
+    output_names: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The decision rule ``output > threshold`` against the labels; AUC of the output."""
     from sklearn.metrics import roc_auc_score
@@ -375,18 +454,7 @@ def _performance(
     labels = np.asarray(target)
     if labels.shape != (n,):
         raise ConfigurationError(f"target has shape {labels.shape}, expected ({n},) like data")
-    named = output[output.index("[") + 1 : -1] if output.endswith("]") and "[" in output else None
-    as_text = labels.astype(str)
-    if named is not None and named in set(as_text.tolist()):
-        positive, truth = named, as_text == named
-    elif set(labels.tolist()) <= {0, 1}:
-        positive, truth = "1", labels.astype(bool)
-    else:
-        raise ConfigurationError(
-            f"cannot tell which target value output {output!r} predicts: labels include "
-            f"{sorted(set(as_text.tolist()))[:5]}; name the output after its class (e.g. "
-            "'probabilities[good]') or pass 0/1 labels"
-        )
+    positive, truth = target_truth(labels, output, output_names)
     decided = predictions > threshold
     auc = float(roc_auc_score(truth, predictions)) if 0 < truth.sum() < n else None
     return {
@@ -558,8 +626,14 @@ def build_audit_findings(
     AuditFindings
     """
     frame = _check_inputs(model, data, adverse, threshold, n_explain)
-    k = _output_index_of(model, output)
+    k = output_index(model.output_names, output)
     out_name = model.output_names[k]
+    if target is not None:  # checked before any work, not after every explanation
+        if np.asarray(target).shape != (len(frame),):
+            raise ConfigurationError(
+                f"target has shape {np.asarray(target).shape}, expected ({len(frame)},) like data"
+            )
+        target_truth(target, out_name, model.output_names)
     seed = resolve_seed(random_state)
     bg = background if isinstance(background, Background) else Background(background)
     bg = bg.with_columns(list(model.feature_names))
@@ -583,7 +657,12 @@ def build_audit_findings(
         None
         if target is None
         else _performance(
-            model.predict(frame)[:, k], target, out_name, float(threshold), len(frame)
+            model.predict(frame)[:, k],
+            target,
+            out_name,
+            float(threshold),
+            len(frame),
+            model.output_names,
         )
     )
     correlations = _correlations(frame)
@@ -635,16 +714,3 @@ def build_audit_findings(
         },
         catalogue=None if cat is None else cat.describe(),
     )
-
-
-def _output_index_of(model: Model, output: int | str) -> int:
-    names = list(model.output_names)
-    if isinstance(output, str):
-        if output not in names:
-            raise ConfigurationError(f"unknown output {output!r}; outputs: {names}")
-        return names.index(output)
-    if isinstance(output, bool) or not isinstance(output, int | np.integer):
-        raise ConfigurationError(f"output must be an index or a name, got {output!r}")
-    if not -len(names) <= output < len(names):
-        raise ConfigurationError(f"output index {output} out of range for outputs {names}")
-    return int(output) % len(names)
