@@ -118,7 +118,7 @@ class Service:
 
 @contextmanager
 def running_service(
-    files: dict[str, Path],
+    files: dict[str, Path | None],
     *extra: str,
     store: Path | None = None,
     keys: Sequence[str] = (KEY, OTHER_KEY),
@@ -133,8 +133,7 @@ def running_service(
         str(files["model"]),
         "--background",
         str(files["background"]),
-        "--catalogue",
-        str(files["catalogue"]),
+        *(["--catalogue", str(files["catalogue"])] if files.get("catalogue") else []),
         "--port",
         "0",
         *(["--store", f"sqlite:///{store}"] if store is not None else []),
@@ -568,3 +567,256 @@ def test_protected_attributes_are_never_reasons(service):
         assert row["reasons"]["excluded"] == ["age"]
     assert unknown.status_code == 422
     assert unknown.json()["detail"][0]["loc"] == ["body", "exclude", 0]
+
+
+# -- client mistakes are 4xx, never 5xx ------------------------------------------------------------
+def post_raw(client: httpx.Client, body: bytes | str) -> httpx.Response:
+    """POST a body exactly as given (so it may hold escapes json.dumps would never write)."""
+    content = body.encode() if isinstance(body, str) else body
+    return client.post(
+        "/v1/explanations", content=content, headers={"Content-Type": "application/json"}
+    )
+
+
+def raw_body(rows: list[dict[str, Any]], **fields: Any) -> str:
+    """The JSON text of a request; ``"@SURROGATE@"`` becomes a raw ``\\ud800`` escape."""
+    return json.dumps({"rows": rows, **fields}).replace("@SURROGATE@", "\\ud800")
+
+
+def locs(answer: httpx.Response) -> dict[tuple[Any, ...], dict[str, Any]]:
+    assert answer.status_code == 422, answer.text
+    return {tuple(e["loc"]): e for e in answer.json()["detail"]}
+
+
+@pytest.mark.parametrize(
+    ("where", "loc"),
+    [
+        ("key", ["body", "rows", 0, "\\ud800"]),
+        ("category", ["body", "rows", 0, "housing"]),
+        ("number", ["body", "rows", 0, "age"]),
+        ("exclude", ["body", "exclude", 0]),
+        ("output", ["body", "output"]),
+        ("decision_id", ["body", "decision_ids", 1]),
+    ],
+)
+def test_lone_surrogates_anywhere_are_422_naming_the_field(service, store_path, where, loc):
+    before = count_records(store_path)
+    rows = request_rows(2)
+    fields: dict[str, Any] = {}
+    if where == "key":
+        rows[0]["@SURROGATE@"] = 1
+    elif where in ("category", "number"):
+        rows[0]["housing" if where == "category" else "age"] = "a@SURROGATE@"
+    elif where == "exclude":
+        fields["exclude"] = ["@SURROGATE@"]
+    elif where == "output":
+        fields["output"] = "@SURROGATE@"
+    else:
+        fields["decision_ids"] = ["ok", "@SURROGATE@"]
+    with service.client() as client:
+        answer = post_raw(client, raw_body(rows, **fields))
+    # The answer is valid UTF-8 JSON, and names the field (its name escaped where needed).
+    found = locs(answer)
+    assert tuple(loc) in found, found
+    assert "\\ud800" in found[tuple(loc)]["msg"] or where == "number"
+    assert count_records(store_path) == before
+
+
+def test_nul_characters_are_422_naming_the_field(service, store_path):
+    before = count_records(store_path)
+    rows = request_rows(2)
+    rows[1]["purpose"] = "car\x00"
+    rows[0]["job\x00"] = "x"
+    with service.client() as client:
+        cells = locs(explain(client, rows))
+        ids = explain(client, request_rows(2), decision_ids=["a\x00b", "c"])
+    assert ("body", "rows", 1, "purpose") in cells
+    assert ("body", "rows", 0, "job\x00") in cells
+    # Once a 503 ("the audit store failed"), raised after the whole explanation ran.
+    assert locs(ids)[("body", "decision_ids", 0)]["type"] == "invalid_text"
+    assert "NUL" in locs(ids)[("body", "decision_ids", 0)]["msg"]
+    assert count_records(store_path) == before
+
+
+def test_decision_ids_are_checked_before_explaining_and_duplicates_refused(service, store_path):
+    before = count_records(store_path)
+    rows = request_rows(3)
+    rows[2]["housing"] = "castle"
+    with service.client() as client:
+        # Every problem at once: the ids are checked alongside the cells, before any model
+        # row is evaluated (an unknown category cannot be explained at all).
+        both = locs(explain(client, rows, decision_ids=["a", "b", "a"]))
+        duplicate = locs(explain(client, request_rows(3), decision_ids=["a", "b", "a"]))
+        distinct = explain(client, request_rows(3), decision_ids=["a", "b", "A"])
+    assert set(both) == {("body", "rows", 2, "housing"), ("body", "decision_ids", 2)}
+    error = duplicate[("body", "decision_ids", 2)]
+    assert error["type"] == "duplicate"
+    assert "'a'" in error["msg"]
+    assert "0" in error["msg"]
+    assert distinct.status_code == 200
+    assert count_records(store_path) == before + 3
+
+
+def test_float32_overflow_is_422_naming_row_and_column(service):
+    rows = request_rows(3)
+    body = json.dumps({"rows": rows})
+    body = body.replace(f'"income": {rows[2]["income"]}', '"income": 1e308', 1)
+    body = body.replace(f'"age": {rows[1]["age"]}', '"age": -3.5e38', 1)
+    with service.client() as client:
+        found = locs(post_raw(client, body))
+    assert found[("body", "rows", 2, "income")]["type"] == "number_range"
+    assert "float32" in found[("body", "rows", 2, "income")]["msg"]
+    assert ("body", "rows", 1, "age") in found
+
+
+@pytest.mark.parametrize("method", ["kernelshap", "permutation"])
+def test_max_evals_below_one_block_is_422_on_max_evals(service, method):
+    with service.client() as client:
+        answer = explain(client, request_rows(1), method=method, max_evals=5)
+    found = locs(answer)
+    assert list(found) == [("body", "max_evals")]
+    assert "too small" in found[("body", "max_evals")]["msg"]
+
+
+# -- authentication comes first -------------------------------------------------------------------
+def test_unauthenticated_requests_get_401_before_any_body_work(service):
+    big = b'{"rows": [' + b" " * 30_000 + b"]}"  # over --max-body-bytes 20000
+    with service.client(key=None) as anonymous:
+        declared = anonymous.post(
+            "/v1/explanations", content=big, headers={"Content-Type": "application/json"}
+        )
+        garbage = anonymous.post(
+            "/v1/explanations", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+    with service.client(key="wrong-key-0000") as wrong:
+        streamed = wrong.post(
+            "/v1/explanations",
+            content=iter([big[:10_000], big[10_000:]]),
+            headers={"Content-Type": "application/json"},
+        )
+    for answer in (declared, garbage, streamed):
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["www-authenticate"] == "Bearer"
+    with service.client() as client:
+        assert post_raw(client, big).status_code == 413
+        assert post_raw(client, b"{not json").status_code == 422
+
+
+def test_401_is_sent_without_waiting_for_the_body(service):
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(service.url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        # A body is announced but never sent: a server that reads the body before checking
+        # the key would wait for it (and this read would time out).
+        sock.sendall(
+            b"POST /v1/explanations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5000\r\n\r\n"
+        )
+        reply = sock.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 401"), reply
+
+
+# -- threshold and outcome ------------------------------------------------------------------------
+def test_threshold_records_the_decision_by_the_shared_rule(service):
+    from surrogate_xai.reasons import adverse_mask
+
+    rows = request_rows(4, seed=31)
+    with service.client() as client:
+        plain = explain(client, rows, output="probabilities[1]")
+        assert plain.status_code == 200, plain.text
+        scores = [r["prediction"][1] for r in plain.json()["explanations"]]
+        # A threshold exactly on row 0's score: "decrease" declines it (score <= threshold),
+        # "increase" approves it (declined only when score > threshold).
+        threshold = scores[0]
+        answers = {
+            adverse: explain(
+                client,
+                rows,
+                output="probabilities[1]",
+                adverse=adverse,
+                threshold=threshold,
+                decision_ids=[f"t-{adverse}-{i}" for i in range(4)],
+            )
+            for adverse in ("decrease", "increase")
+        }
+        records = {
+            adverse: [
+                client.get(f"/v1/explanations/{rid}").json() for rid in a.json()["record_ids"]
+            ]
+            for adverse, a in answers.items()
+        }
+        no_threshold = client.get(f"/v1/explanations/{plain.json()['record_ids'][0]}").json()
+    for adverse, answer in answers.items():
+        body = answer.json()
+        assert body["threshold"] == threshold
+        declined = adverse_mask(np.array(scores), threshold, adverse)  # type: ignore[arg-type]
+        expected = ["declined" if d else "approved" for d in declined]
+        assert [r["decision"] for r in body["explanations"]] == expected
+        assert [r["outcome"] for r in records[adverse]] == [
+            {"decision": d, "threshold": threshold, "output": "probabilities[1]"} for d in expected
+        ]
+    assert answers["decrease"].json()["explanations"][0]["decision"] == "declined"
+    assert answers["increase"].json()["explanations"][0]["decision"] == "approved"
+    assert plain.json()["threshold"] is None
+    assert plain.json()["explanations"][0]["decision"] is None
+    assert no_threshold["outcome"] is None
+
+
+def test_threshold_must_be_a_finite_number(service):
+    rows = request_rows(1)
+    with service.client() as client:
+        text = locs(explain(client, rows, threshold="0.5"))
+        nan = locs(post_raw(client, json.dumps({"rows": rows, "threshold": float("nan")})))
+        inf = locs(post_raw(client, json.dumps({"rows": rows, "threshold": float("inf")})))
+        boolean = locs(explain(client, rows, threshold=True))
+    for found in (text, nan, inf, boolean):
+        assert [loc[:2] for loc in found] == [("body", "threshold")]
+
+
+# -- start-up ---------------------------------------------------------------------------------------
+def test_serve_refuses_a_catalogue_naming_unknown_features(files, tmp_path):
+    catalogue = tmp_path / "typo.yaml"
+    catalogue.write_text(
+        "name: typo\nversion: '1'\nreasons:\n"
+        "  - {code: A1, text: Age, features: [age]}\n"
+        "  - {code: P1, text: Purpose, features: [purpos]}\n"
+    )
+    refused = run_serve(files, "--catalogue", str(catalogue), keys=KEY)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: ")
+    assert refused.stderr.count("\n") == 1
+    assert "'purpos'" in refused.stderr
+    assert "purpose" in refused.stderr.replace("'purpos'", "")
+
+
+def test_every_problem_is_listed_at_once_with_the_budget(service):
+    rows = request_rows(2)
+    rows[1]["housing"] = "castle"
+    with service.client() as client:
+        found = locs(explain(client, rows, max_evals=5, decision_ids=["x", "x"]))
+    assert set(found) == {
+        ("body", "max_evals"),
+        ("body", "decision_ids", 1),
+        ("body", "rows", 1, "housing"),
+    }
+
+
+def test_a_single_tensor_model_takes_its_column_names_from_the_background(gbm_regressor, tmp_path):
+    # The graph has one float tensor and no column names: the background's header names the
+    # columns (as for `sxai explain`), and requests must use those names.
+    _, path, X = gbm_regressor
+    names = [f"f_{c}" for c in X.columns]
+    background = tmp_path / "background.csv"
+    X.iloc[:20].set_axis(names, axis=1).to_csv(background, index=False)
+    files = {"model": path, "background": background, "catalogue": None}
+    with running_service(files, "--max-evals", "2000") as svc, svc.client() as c:
+        assert c.get("/v1/model").json()["feature_names"] == names
+        row = dict(zip(names, X.iloc[30].tolist(), strict=True))
+        answer = c.post("/v1/explanations", json={"rows": [row], "seed": 1})
+        assert answer.status_code == 200, answer.text
+        default = dict(zip(X.columns, X.iloc[30].tolist(), strict=True))
+        refused = c.post("/v1/explanations", json={"rows": [default], "seed": 1})
+        assert refused.status_code == 422
+        assert "x0" in refused.text

@@ -153,6 +153,159 @@ def test_any_cell_values_in_real_columns_get_200_or_422(live: Service) -> None:
     assert 422 in seen
 
 
+# -- valid requests, then one field broken at a time ------------------------------------------------
+MAX_SEED = 2**63 - 1
+# Text a client may well send and the store must hold: any character but lone surrogates and NUL.
+plain_text = st.text(
+    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+    min_size=1,
+    max_size=12,
+)
+valid_row = st.fixed_dictionaries(
+    {
+        "age": st.one_of(st.integers(18, 90), st.floats(18, 90)),
+        "income": st.floats(0, 1e5),
+        "housing": st.sampled_from(HOUSING),
+        "purpose": st.sampled_from(PURPOSE),
+    }
+)
+# JSON that json.dumps would never write: literals outside the standard, escapes of lone
+# surrogates and NUL, numbers float32 cannot hold, integers no float or int64 can.
+RAW_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e308", "-3.5e38", "1e400", "1" + "0" * 30]
+RAW_TEXT = ['"\\ud800"', '"a\\u0000b"', '"\\udfff\\ud800"', '"\\ud83d\\ude00"', '""']
+odd_value = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.just([]),
+    st.just({"a": 1}),
+    plain_text,
+    st.integers(-(2**70), 2**70),
+    st.floats(),  # NaN and infinities too (json.dumps writes them as literals)
+)
+MUTATIONS = [
+    "cell_type",
+    "cell_raw",
+    "category",
+    "extra_key",
+    "raw_key",
+    "missing_key",
+    "id_text",
+    "id_raw",
+    "id_duplicate",
+    "id_count",
+    "seed",
+    "max_evals",
+    "threshold",
+    "exclude",
+    "output",
+    "top_key",
+]
+
+
+@st.composite
+def fuzzed_requests(draw: st.DrawFn) -> tuple[str, str | None, int]:
+    """(raw JSON body, the mutation applied or None, number of rows)."""
+    n = draw(st.integers(1, 3))
+    rows = [dict(draw(valid_row)) for _ in range(n)]
+    body: dict[str, Any] = {"rows": rows, "max_evals": 2000}
+    if draw(st.booleans()):
+        body["decision_ids"] = draw(st.lists(plain_text, min_size=n, max_size=n, unique=True))
+    body["method"] = draw(st.sampled_from(["kernelshap", "permutation", "exact"]))
+    body["seed"] = draw(st.sampled_from([0, 1, 7, MAX_SEED]))
+    if draw(st.booleans()):
+        body["threshold"] = draw(st.floats(0, 1))
+        body["adverse"] = draw(st.sampled_from(["decrease", "increase"]))
+        body["output"] = draw(st.sampled_from([0, 1, "probabilities[1]"]))
+    if draw(st.booleans()):
+        body["exclude"] = draw(st.lists(st.sampled_from(COLUMNS), max_size=2, unique=True))
+    raws: list[str] = []
+
+    def raw(text: str) -> str:
+        raws.append(text)
+        return f"@RAW{len(raws) - 1}@"
+
+    mutation = draw(st.one_of(st.none(), st.sampled_from(MUTATIONS)))
+    i = draw(st.integers(0, n - 1))
+    column = draw(st.sampled_from(COLUMNS))
+    if mutation == "cell_type":
+        rows[i][column] = draw(odd_value)
+    elif mutation == "cell_raw":
+        rows[i][column] = raw(draw(st.sampled_from(RAW_NUMBERS + RAW_TEXT)))
+    elif mutation == "category":
+        rows[i][draw(st.sampled_from(["housing", "purpose"]))] = draw(plain_text)
+    elif mutation == "extra_key":
+        rows[i][draw(plain_text)] = draw(odd_value)
+    elif mutation == "raw_key":
+        rows[i][raw(draw(st.sampled_from(RAW_TEXT)))] = 1
+    elif mutation == "missing_key":
+        del rows[i][column]
+    elif mutation in ("id_text", "id_raw", "id_duplicate", "id_count"):
+        ids = body.get("decision_ids") or [f"id-{k}" for k in range(n)]
+        if mutation == "id_text":
+            ids[i] = draw(st.text(max_size=6))  # may be NUL, or empty
+        elif mutation == "id_raw":
+            ids[i] = raw(draw(st.sampled_from(RAW_TEXT)))
+        elif mutation == "id_duplicate":
+            ids = [*ids, ids[0]]
+            rows.append(dict(rows[0]))
+        else:
+            ids = ids[:-1] if draw(st.booleans()) else [*ids, "one-more"]
+        body["decision_ids"] = ids
+    elif mutation == "seed":
+        body["seed"] = draw(st.sampled_from([-1, MAX_SEED + 1, 2**70, 1.5, "7", True, None]))
+    elif mutation == "max_evals":
+        body["max_evals"] = draw(st.sampled_from([-1, 0, 2, 3, 28, 29, 2001, 10**30, 1e3]))
+    elif mutation == "threshold":
+        body["threshold"] = raw(
+            draw(st.sampled_from(["NaN", "Infinity", "1e400", "true", '"0.5"']))
+        )
+    elif mutation == "exclude":
+        body["exclude"] = (
+            [raw(draw(st.sampled_from(RAW_TEXT)))] if draw(st.booleans()) else [draw(plain_text)]
+        )
+    elif mutation == "output":
+        body["output"] = draw(st.one_of(st.sampled_from([-1, 2, 2**70, 1.0]), plain_text))
+    elif mutation == "top_key":
+        body[raw(draw(st.sampled_from(RAW_TEXT)))] = 1
+    text = json.dumps(body)
+    for k, value in enumerate(raws):
+        text = text.replace(f'"@RAW{k}@"', value)
+    return text, mutation, len(rows)
+
+
+def test_valid_requests_are_explained_and_broken_ones_never_5xx(live: Service) -> None:
+    seen: dict[str | None, set[int]] = {}
+
+    @settings(FUZZ, max_examples=100)
+    @given(request=fuzzed_requests())
+    def check(request: tuple[str, str | None, int]) -> None:
+        text, mutation, n = request
+        with httpx.Client(base_url=live.url, headers=AUTH, timeout=60) as client:
+            answer = client.post(
+                "/v1/explanations",
+                content=text.encode("utf-8"),
+                headers={"Content-Type": "application/json"},
+            )
+        seen.setdefault(mutation, set()).add(answer.status_code)
+        assert answer.status_code < 500, (mutation, text, answer.text)
+        body = answer.json()  # every answer is JSON, whatever the request held
+        if mutation is None:
+            assert answer.status_code == 200, (text, answer.text)
+            assert len(body["explanations"]) == n
+            assert len(body["record_ids"]) == n
+            decided = body["threshold"] is not None
+            assert all((r["decision"] is not None) == decided for r in body["explanations"])
+        elif answer.status_code == 422:
+            for error in body["detail"]:
+                assert error["loc"][0] == "body", error
+                assert error["msg"], error
+
+    check()
+    # The unmutated requests got through, and the mutations were refused as client errors.
+    assert seen[None] == {200}
+    assert 422 in set().union(*seen.values())
+
+
 def test_fuzzed_service_still_explains(live: Service) -> None:
     with httpx.Client(base_url=live.url, headers=AUTH, timeout=60) as client:
         ok = client.post("/v1/explanations", json={"rows": request_rows(2)})

@@ -18,6 +18,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..audit import ReplayResult
 from ..exceptions import (
@@ -31,7 +32,7 @@ from ..exceptions import (
     SurrogateXAIError,
     TamperedRecordError,
 )
-from .auth import bearer_auth
+from .auth import BearerAuthMiddleware, bearer_auth
 from .engine import Engine, ExplainJob, ExplainResult, NoStoreError
 from .limits import BodyLimitMiddleware
 from .rows import RequestFieldsError
@@ -68,6 +69,32 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def printable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (lone surrogates) as ``\\udXXX`` escapes.
+
+    Error answers quote what the client sent (a column name, an id); JSON from a client may
+    hold lone surrogates (``"\\ud800"``), which no UTF-8 answer can carry.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable(v) for k, v in value.items()}
+    return value
+
+
+class ErrorResponse(JSONResponse):
+    """A JSON error answer that can always be encoded, whatever the request held."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(_printable(content))
+
+
 def _nullable(a: np.ndarray) -> list[Any]:
     return np.where(np.isnan(a), np.asarray(None), a).tolist()
 
@@ -88,6 +115,7 @@ def explain_response(result: ExplainResult) -> ExplainResponse:
             "model_evaluations": int(diag.model_evaluations[i]),
             "converged": bool(diag.converged[i]),
             "reasons": result.reasons[i].to_dict(),
+            "decision": None if result.decisions is None else result.decisions[i],
         }
         for i in range(len(exp))
     ]
@@ -101,6 +129,7 @@ def explain_response(result: ExplainResult) -> ExplainResponse:
             "exact": bool(diag.exact),
             "model": str(prov.model.get("identity")),
             "background": str(prov.background.get("hash")),
+            "threshold": result.threshold,
             "explanations": rows,
             "record_ids": result.record_ids,
         }
@@ -119,7 +148,7 @@ def _replay_response(result: ReplayResult) -> ReplayResponse:
 
 
 def _field_errors(loc: list[str | int], msg: str, kind: str) -> JSONResponse:
-    return JSONResponse(
+    return ErrorResponse(
         status_code=422, content={"detail": [{"loc": loc, "msg": msg, "type": kind}]}
     )
 
@@ -137,12 +166,18 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             for err in exc.errors()
         ]
-        return JSONResponse(status_code=422, content={"detail": detail})
+        return ErrorResponse(status_code=422, content={"detail": detail})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return ErrorResponse(
+            status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers
+        )
 
     @app.exception_handler(SurrogateXAIError)
     async def _library(_request: Request, exc: SurrogateXAIError) -> JSONResponse:
         if isinstance(exc, RequestFieldsError):
-            return JSONResponse(
+            return ErrorResponse(
                 status_code=422, content={"detail": [e.to_dict() for e in exc.errors]}
             )
         if isinstance(exc, InputError | ModelError):
@@ -151,23 +186,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, BudgetExceededError):
             return _field_errors(["body", "max_evals"], str(exc), type(exc).__name__)
         if isinstance(exc, ConfigurationError):
+            # Parameters are checked up front and located (Engine.explain); this is a second
+            # line for a parameter check the engine does not know about.
             return _field_errors(["body"], str(exc), type(exc).__name__)
         if isinstance(exc, RecordNotFoundError | NoStoreError):
-            return JSONResponse(status_code=404, content={"detail": str(exc)})
+            return ErrorResponse(status_code=404, content={"detail": str(exc)})
         if isinstance(exc, TamperedRecordError | ReplayRefusedError):
-            return JSONResponse(status_code=409, content={"detail": str(exc)})
+            return ErrorResponse(status_code=409, content={"detail": str(exc)})
         if isinstance(exc, AuditError):
             logger.error("audit store failure: %s", exc)
-            return JSONResponse(
+            return ErrorResponse(
                 status_code=503, content={"detail": f"the audit store failed: {exc}"}
             )
         logger.exception("unexpected library error", exc_info=exc)
-        return JSONResponse(status_code=500, content={"detail": "internal error"})
+        return ErrorResponse(status_code=500, content={"detail": "internal error"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
-        return JSONResponse(status_code=500, content={"detail": "internal error"})
+        return ErrorResponse(status_code=500, content={"detail": "internal error"})
 
 
 def create_app(settings: ServiceSettings, *, engine: Engine | None = None) -> FastAPI:
@@ -198,7 +235,12 @@ def create_app(settings: ServiceSettings, *, engine: Engine | None = None) -> Fa
         lifespan=lifespan,
     )
     app.state.engine = engine
+    # The last middleware added runs first: the key is checked before the body limit, so an
+    # unauthenticated request gets 401 before a byte of its body is read (413 and JSON
+    # errors are for authenticated clients only).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.auth:
+        app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
     _install_error_handlers(app)
     guard = [Depends(bearer_auth(settings.api_keys))] if settings.auth else []
     errors = _ERRORS if settings.auth else {k: v for k, v in _ERRORS.items() if k != 401}
@@ -233,6 +275,7 @@ def create_app(settings: ServiceSettings, *, engine: Engine | None = None) -> Fa
             output=body.output,
             exclude=body.exclude,
             decision_ids=body.decision_ids,
+            threshold=body.threshold,
         )
         result = await engine.run(engine.explain, job)
         return explain_response(result)

@@ -23,17 +23,20 @@ from ..audit import AuditStore, ReplayResult
 from ..background import Background
 from ..exceptions import AuditError, ConfigurationError
 from ..explainers import ExactSHAP, KernelSHAP, PermutationSHAP
-from ..explainers._base import SampledShapleyExplainer, ShapleyExplainer
+from ..explainers._base import SampledShapleyExplainer, ShapleyExplainer, _cached_design
 from ..explanation import Explanation
 from ..model import Model
-from ..reasons import DecisionReasons, ReasonCatalogue, reason_codes
+from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, reason_codes
 from ..tabular import TabularSchema
-from .rows import FieldError, RequestFieldsError, rows_to_frame
+from .rows import FieldError, RequestFieldsError, decision_id_problems, rows_to_frame, text_problems
 from .settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: What a record's outcome says about a row (the CLI's words).
+DECLINED, APPROVED = "declined", "approved"
 
 _CLASSES: dict[str, type[ShapleyExplainer]] = {
     "kernelshap": KernelSHAP,
@@ -55,6 +58,7 @@ class ExplainJob:
     output: int | str = 0
     exclude: Sequence[str] = ()
     decision_ids: Sequence[str] | None = None
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class ExplainResult:
     explanation: Explanation
     reasons: list[DecisionReasons]
     record_ids: list[str] | None
+    #: Per row, ``"declined"`` or ``"approved"`` at the request's threshold (None without one).
+    decisions: list[str] | None = None
+    threshold: float | None = None
 
 
 @dataclass
@@ -94,17 +101,26 @@ class Engine:
             For a file that is not ONNX, a background that does not fit the model, a malformed
             catalogue or an unusable store URL (the CLI turns these into one-line errors).
         """
-        # Helper C's loaders give the CLI's one-line messages for user files.
-        from ..cli._common import load_catalogue, load_model, read_table
+        # The shared loaders: messages that name the user's file, column and row.
+        from ..inputs import load_catalogue, load_model, read_csv, read_table
 
-        model = load_model(settings.model)
-        frame = read_table(settings.background, model, "background")
+        # A single-tensor graph has no column names: the background's header names them (and
+        # requests must then use those names), as for `sxai explain`.
+        raw = read_csv(settings.background)
+        model = load_model(settings.model, columns=[str(c) for c in raw.columns])
+        frame = read_table(settings.background, model, "background", frame=raw)
         background = Background(
             frame.loc[:, model.feature_names],
             kind="full",
             details={"source": settings.background.name},
         )
-        catalogue = None if settings.catalogue is None else load_catalogue(settings.catalogue)
+        # A catalogue written for this model: a feature it maps that the model does not have is
+        # a typo (``purpos``) that would leave every reason for it unmapped.
+        catalogue = (
+            None
+            if settings.catalogue is None
+            else load_catalogue(settings.catalogue, model.feature_names)
+        )
         store = None if settings.store is None else AuditStore(settings.store)
         engine = cls(settings, model, background, catalogue, store)
         try:
@@ -188,13 +204,31 @@ class Engine:
         # attributes, so the shared explainer is never changed.
         mine = copy.copy(base).set_params(random_state=seed, max_evals=max_evals)
         mine._validate_params()
+        try:
+            # The design is what explain() would build first (and caches); building it now
+            # refuses a budget below one block's cost before any row is checked or evaluated.
+            _cached_design(mine, len(mine.feature_names_), len(mine.background_), mine._seed())
+        except ConfigurationError as exc:
+            raise RequestFieldsError(
+                [FieldError(("body", "max_evals"), str(exc), "budget")]
+            ) from exc
         return mine
 
     # -- work (called on the pool's threads) -----------------------------------------------------
     def explain(self, job: ExplainJob) -> ExplainResult:
-        """Check the rows, explain them, find the reasons, and record them (all or nothing)."""
+        """Check the rows, explain them, find the reasons, and record them (all or nothing).
+
+        Everything the request says is checked before a model row is evaluated: the text of
+        every field, the decision ids (which the store must be able to hold), the budget, the
+        output, the excluded features and every cell; all problems are reported at once.
+        """
+        text = text_problems(job.rows, job.decision_ids, job.exclude, job.output)
+        if text:
+            # Names that cannot be text are not looked up as columns, outputs or ids as well.
+            raise RequestFieldsError(text)
         errors = []
-        if job.max_evals > self.settings.max_evals:
+        over_limit = job.max_evals > self.settings.max_evals
+        if over_limit:
             errors.append(
                 FieldError(
                     ("body", "max_evals"),
@@ -211,6 +245,8 @@ class Engine:
                     "length",
                 )
             )
+        if job.decision_ids is not None:
+            errors.extend(decision_id_problems(job.decision_ids))
         names = self.model.output_names
         if (isinstance(job.output, int) and not 0 <= job.output < len(names)) or (
             isinstance(job.output, str) and job.output not in names
@@ -226,10 +262,18 @@ class Engine:
             for i, name in enumerate(job.exclude)
             if name not in columns
         )
-        if errors:
+        explainer: ShapleyExplainer | None = None
+        if not over_limit:
+            try:  # the method, and a budget below one block's cost
+                explainer = self.explainer(job.method, job.seed, job.max_evals)
+            except RequestFieldsError as exc:
+                errors.extend(exc.errors)
+        try:
+            frame = rows_to_frame(job.rows, self.schema, self._input_limits())
+        except RequestFieldsError as exc:
+            errors.extend(exc.errors)
+        if errors or explainer is None:
             raise RequestFieldsError(errors)
-        frame = rows_to_frame(job.rows, self.schema)
-        explainer = self.explainer(job.method, job.seed, job.max_evals)
         explanation = explainer.explain(frame)
         reasons = reason_codes(
             explanation,
@@ -239,6 +283,20 @@ class Engine:
             output=job.output,
             exclude=job.exclude,
         )
+        decisions = None
+        if job.threshold is not None:
+            # The one decision rule shared with the CLI and the reports.
+            scores = [r.prediction for r in reasons]
+            declined = adverse_mask(scores, job.threshold, job.adverse)
+            decisions = [DECLINED if d else APPROVED for d in declined]
+        outcomes = (
+            None
+            if decisions is None
+            else [
+                {"decision": d, "threshold": job.threshold, "output": r.output}
+                for d, r in zip(decisions, reasons, strict=True)
+            ]
+        )
         record_ids = None
         if self.store is not None:
             with self._store_lock:
@@ -246,8 +304,14 @@ class Engine:
                     explanation,
                     reasons,
                     None if job.decision_ids is None else list(job.decision_ids),
+                    outcomes=outcomes,
                 )
-        return ExplainResult(explanation, reasons, record_ids)
+        return ExplainResult(explanation, reasons, record_ids, decisions, job.threshold)
+
+    def _input_limits(self) -> dict[str, tuple[float, float]]:
+        """The finite range of each numeric column the model's input type can hold."""
+        limits = getattr(self.model, "input_limits", None)
+        return {} if limits is None else dict(limits())
 
     def get_record(self, record_id: str) -> dict[str, Any]:
         return self._store().get(record_id)

@@ -51,7 +51,83 @@ def _shown(values: Sequence[str], limit: int = 8) -> str:
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
-def _numeric_problem(value: Any, allow_missing: bool) -> tuple[str, str] | None:
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent on, or None.
+
+    JSON may carry a lone surrogate (``"\\ud800"``), which is not text UTF-8 can encode (nor
+    a database, a report or a model's string input), and NUL, which PostgreSQL's text cannot
+    hold and C strings end at. Both are refused wherever they appear in a request.
+    """
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end].encode("utf-8", "backslashreplace").decode()
+        return (
+            f"contains {bad} at position {exc.start}, which is not a character (a lone surrogate)"
+        )
+    return None
+
+
+def text_problems(
+    rows: Sequence[Mapping[str, Any]],
+    decision_ids: Sequence[str] | None,
+    exclude: Sequence[str],
+    output: int | str,
+) -> list[FieldError]:
+    """Every string of a request that is not storable text (see :func:`text_problem`).
+
+    Row keys are located by themselves (``("body", "rows", i, key)``; the error answer
+    escapes what cannot be encoded), values by their column.
+    """
+    errors: list[FieldError] = []
+
+    def check(loc: tuple[str | int, ...], value: Any, what: str) -> None:
+        if len(errors) < MAX_ERRORS and isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                errors.append(FieldError(loc, f"{what} {_quoted(value)} {problem}", "invalid_text"))
+
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            check(("body", "rows", i, key), key, "column name")
+            if text_problem(key) is None:
+                check(("body", "rows", i, key), value, "value")
+    for i, d in enumerate(decision_ids or ()):
+        check(("body", "decision_ids", i), d, "decision id")
+    for i, name in enumerate(exclude):
+        check(("body", "exclude", i), name, "feature")
+    check(("body", "output"), output, "output")
+    return errors
+
+
+def decision_id_problems(decision_ids: Sequence[str]) -> list[FieldError]:
+    """Decision ids that appear more than once in a request (the CLI refuses them too)."""
+    first: dict[str, int] = {}
+    errors: list[FieldError] = []
+    for i, d in enumerate(decision_ids):
+        if d in first and len(errors) < MAX_ERRORS:
+            errors.append(
+                FieldError(
+                    ("body", "decision_ids", i),
+                    f"decision id {_quoted(d)} appears more than once (first at index {first[d]})",
+                    "duplicate",
+                )
+            )
+        first.setdefault(d, i)
+    return errors
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    """``repr`` of a client's string, cut to ``limit`` characters."""
+    shown = repr(text[:limit])
+    return shown + ("..." if len(text) > limit else "")
+
+
+def _numeric_problem(
+    value: Any, allow_missing: bool, limits: tuple[float, float] | None = None
+) -> tuple[str, str] | None:
     """(message, type) when ``value`` cannot go into a numeric column, else None."""
     if value is None:
         if allow_missing:
@@ -64,6 +140,8 @@ def _numeric_problem(value: Any, allow_missing: bool) -> tuple[str, str] | None:
     if isinstance(value, int):
         if abs(value) > _INT64:
             return f"integer {value} is out of range", "number_range"
+        if limits is not None and not limits[0] <= value <= limits[1]:
+            return _out_of_range(value, limits)
         return None
     if math.isnan(value):
         if allow_missing:
@@ -73,7 +151,27 @@ def _numeric_problem(value: Any, allow_missing: bool) -> tuple[str, str] | None:
         )
     if math.isinf(value):
         return f"{value} is not a finite number", "non_finite"
+    if limits is not None and not limits[0] <= value <= limits[1]:
+        return _out_of_range(value, limits)
     return None
+
+
+#: The element type an input range belongs to, by its upper end (for the message).
+_TYPE_OF_HIGH: dict[float, str] = {
+    **{float(np.finfo(t).max): np.dtype(t).name for t in (np.float16, np.float32)},
+    **{float(np.iinfo(t).max): np.dtype(t).name for t in (np.int8, np.int16, np.int32, np.int64)},
+    **{float(np.iinfo(t).max): np.dtype(t).name for t in (np.uint8, np.uint16, np.uint32)},
+}
+
+
+def _out_of_range(value: float, limits: tuple[float, float]) -> tuple[str, str]:
+    low, high = limits
+    kind = _TYPE_OF_HIGH.get(high, "numeric")
+    return (
+        f"{value!r} is outside the finite range of the model's {kind} input "
+        f"({low:.7g} to {high:.7g})",
+        "number_range",
+    )
 
 
 def _category_problem(value: Any, known: Sequence[str] | None) -> tuple[str, str] | None:
@@ -87,7 +185,11 @@ def _category_problem(value: Any, known: Sequence[str] | None) -> tuple[str, str
     return None
 
 
-def rows_to_frame(rows: Sequence[Mapping[str, Any]], schema: TabularSchema) -> pd.DataFrame:
+def rows_to_frame(
+    rows: Sequence[Mapping[str, Any]],
+    schema: TabularSchema,
+    limits: Mapping[str, tuple[float, float]] | None = None,
+) -> pd.DataFrame:
     """The request's rows as a DataFrame in the model's columns, or every problem located.
 
     Parameters
@@ -96,6 +198,10 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], schema: TabularSchema) -> p
         One mapping of column name to JSON value per row.
     schema : TabularSchema
         The fitted explainer's schema (columns, kinds, known categories).
+    limits : mapping, optional
+        Per numeric column, the finite range the model's input type holds
+        (``ONNXModel.input_limits()``: about ±3.4e38 for a float32 input); a value outside it
+        would reach the model as infinity.
 
     Returns
     -------
@@ -107,8 +213,9 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], schema: TabularSchema) -> p
     ------
     RequestFieldsError
         Listing, with ``loc = ("body", "rows", i, column)``, missing and unknown columns,
-        values of the wrong type, NaN / infinity / null where the model cannot take them, and
-        unknown categories (at most ``MAX_ERRORS``).
+        values of the wrong type, NaN / infinity / null where the model cannot take them,
+        numbers outside the model input's range, and unknown categories (at most
+        ``MAX_ERRORS``).
     """
     columns = list(schema.columns)
     wanted = set(columns)
@@ -134,7 +241,7 @@ def rows_to_frame(rows: Sequence[Mapping[str, Any]], schema: TabularSchema) -> p
                 continue
             value = row[col]
             if kinds[col] == "numeric":
-                problem = _numeric_problem(value, schema.allow_missing)
+                problem = _numeric_problem(value, schema.allow_missing, (limits or {}).get(col))
             else:
                 problem = _category_problem(value, schema.known_categories.get(col))
             if problem is not None:

@@ -60,7 +60,17 @@ class ExplainRequest(BaseModel):
         "have ranked among them.",
     )
     decision_ids: list[StrictStr] | None = Field(
-        None, description="The caller's id of each decision, stored with its record."
+        None,
+        description="The caller's id of each decision, stored with its record; one per row, "
+        "no two alike.",
+    )
+    threshold: StrictFloat | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="Decision threshold on `output`. With it each row is 'declined' or "
+        "'approved' by the rule the CLI and reports use ('decrease': declined when "
+        "score <= threshold; 'increase': declined when score > threshold), and the decision "
+        "is stored as the record's outcome.",
     )
 
 
@@ -112,6 +122,9 @@ class RowExplanation(BaseModel):
     model_evaluations: int
     converged: bool
     reasons: DecisionReasonsOut
+    decision: Literal["declined", "approved"] | None = Field(
+        description="The decision at the request's threshold; null without one."
+    )
 
 
 class ExplainResponse(BaseModel):
@@ -123,6 +136,7 @@ class ExplainResponse(BaseModel):
     exact: bool
     model: str = Field(description="sha256 of the ONNX bytes.")
     background: str = Field(description="Hash of the background rows and weights.")
+    threshold: float | None = Field(description="The request's threshold, if it gave one.")
     explanations: list[RowExplanation]
     record_ids: list[str] | None = Field(
         description="Audit record of each row, in row order; null when the service has no store."
