@@ -1,10 +1,15 @@
-"""What the benchmark scripts share: machine facts and writing their section of a doc."""
+"""What the benchmark scripts share: a run's record and clock, machine facts, and writing their
+section of a doc."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import platform
+import shlex
 import subprocess
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -62,3 +67,44 @@ def write_section(path: Path, section: str, text: str) -> None:
         new = old[:start] + body + ("\n" + tail if tail else "")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new)
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+class Run:
+    """One benchmark run: the command that reproduces it, a clock for its log lines, and the
+    record (``result``) its table is rendered from.
+
+    ``result`` starts with the command, the date, the machine facts and the load average;
+    :meth:`finish` adds the load after and the run time, and keeps the raw record as
+    ``benchmarks/out/<name>-<timestamp>.json``.
+    """
+
+    def __init__(self, script: str, argv: Sequence[str] | None, packages: Sequence[str]) -> None:
+        import sys
+
+        self.began = time.perf_counter()
+        args = list(argv if argv is not None else sys.argv[1:])
+        self.result: dict[str, Any] = {
+            "command": shlex.join(["python", f"benchmarks/{script}", *args]),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine_facts(packages),
+            "load_before": _load(),
+        }
+
+    def log(self, msg: str) -> None:
+        print(f"[{time.perf_counter() - self.began:7.1f}s] {msg}", flush=True)
+
+    def finish(self, name: str, raw: Any = None) -> Path:
+        """Close the record; write it (or ``raw``, a larger payload) to benchmarks/out/."""
+        self.result["load_after"] = _load()
+        self.result["total_minutes"] = (time.perf_counter() - self.began) / 60
+        out_dir = ROOT / "benchmarks/out"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        path = out_dir / f"{name}-{stamp}.json"
+        payload = self.result if raw is None else raw
+        path.write_text(json.dumps(payload, indent=1, default=str))
+        return path

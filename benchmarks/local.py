@@ -33,11 +33,8 @@ The full run writes the section "## Local surrogates vs lime" of ``docs/benchmar
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
-import shlex
 import sys
 import time
 import warnings
@@ -365,10 +362,7 @@ def targets(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def machine_facts() -> dict[str, Any]:
-    return _report.machine_facts(
-        ("lime", "onnxruntime", "numpy", "scipy", "scikit-learn", "skl2onnx")
-    )
+PACKAGES = ("lime", "onnxruntime", "numpy", "scipy", "scikit-learn", "skl2onnx")
 
 
 def render(result: dict[str, Any]) -> str:
@@ -425,23 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (
         ROOT / "benchmarks/out/local-quick.md" if args.quick else ROOT / "docs/benchmarks.md"
     )
-    command = shlex.join(
-        ["python", "benchmarks/local.py", *(argv if argv is not None else sys.argv[1:])]
-    )
     warnings.filterwarnings("ignore")
     logging.getLogger("surrogate_xai").setLevel(logging.ERROR)
-    began = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - began:7.1f}s] {msg}", flush=True)
-
-    result: dict[str, Any] = {
-        "command": command,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine_facts(),
-        "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "datasets": [],
-    }
+    run = _report.Run("local.py", argv, PACKAGES)
+    log, result = run.log, run.result
+    result["datasets"] = []
     for build in (breast_cancer, german_credit):
         case = build()
         if args.quick:
@@ -450,12 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         r = measure(case, log, 1 if args.quick else args.repeats)
         log(f"  {json.dumps({k: v for k, v in r.items() if isinstance(v, float)})}")
         result["datasets"].append(r)
-    result["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    result["total_minutes"] = (time.perf_counter() - began) / 60
-    out_dir = ROOT / "benchmarks/out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    (out_dir / f"local-{stamp}.json").write_text(json.dumps(result, indent=1, default=str))
+    run.finish("local")
     write_section(out, render(result))
     log(f"wrote {out}")
     return 0

@@ -30,11 +30,8 @@ section is kept) and the raw record to ``benchmarks/out/``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
-import os
-import shlex
 import statistics
 import sys
 import time
@@ -278,23 +275,13 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (
         ROOT / "benchmarks/out/scale-quick.md" if args.quick else ROOT / "docs/benchmarks.md"
     )
-    command = shlex.join(
-        ["python", "benchmarks/scale.py", *(argv if argv is not None else sys.argv[1:])]
+    run = _report.Run(
+        "scale.py",
+        argv,
+        ("onnxruntime", "numpy", "scikit-learn", "skl2onnx", "dask", "distributed"),
     )
-    began = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - began:7.1f}s] {msg}", flush=True)
-
-    result: dict[str, Any] = {
-        "command": command,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": _report.machine_facts(
-            ("onnxruntime", "numpy", "scikit-learn", "skl2onnx", "dask", "distributed")
-        ),
-        "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "note": args.note,
-    }
+    log, result = run.log, run.result
+    result["note"] = args.note
     model, X = build_model()
     n_rows, mem_rows, repeats = (
         (300, 100, 1) if args.quick else (args.rows, args.memory_rows, args.repeats)
@@ -303,12 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     result["throughput"] = throughput(model, X, n_rows, repeats, log)
     log(f"memory: {mem_rows} rows")
     result["memory"] = memory(model, X, mem_rows, log)
-    result["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    result["total_minutes"] = (time.perf_counter() - began) / 60
-    out_dir = ROOT / "benchmarks/out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    (out_dir / f"scale-{stamp}.json").write_text(json.dumps(result, indent=1, default=str))
+    run.finish("scale")
     _report.write_section(out, SECTION, render(result))
     log(f"wrote {out}")
     return 0

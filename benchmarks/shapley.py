@@ -37,12 +37,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import hashlib
-import json
 import logging
-import os
-import shlex
 import sys
 import time
 import warnings
@@ -755,10 +751,15 @@ def library_digest() -> str:
     return h.hexdigest()[:12]
 
 
-def machine_facts() -> dict[str, Any]:
-    return _report.machine_facts(
-        ("shap", "onnxruntime", "numpy", "scikit-learn", "xgboost-cpu", "skl2onnx", "onnxmltools")
-    )
+PACKAGES = (
+    "shap",
+    "onnxruntime",
+    "numpy",
+    "scikit-learn",
+    "xgboost-cpu",
+    "skl2onnx",
+    "onnxmltools",
+)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -897,24 +898,12 @@ def main(argv: list[str] | None = None) -> int:
         ROOT / "benchmarks/out/benchmarks-quick.md" if args.quick else ROOT / "docs/benchmarks.md"
     )
     multiples = [1.0] if args.quick else [0.25, 1.0, 2.0, 4.0]
-    command = shlex.join(["python", "benchmarks/shapley.py", *(argv or sys.argv[1:])])
 
     warnings.filterwarnings("ignore")
     logging.getLogger("shap").setLevel(logging.ERROR)
-    began = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - began:7.1f}s] {msg}", flush=True)
-
-    result: dict[str, Any] = {
-        "command": command,
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine_facts(),
-        "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "rows": n_rows,
-        "library_digest": library_digest(),
-        "datasets": [],
-    }
+    run = _report.Run("shapley.py", argv, PACKAGES)
+    log, result = run.log, run.result
+    result.update(rows=n_rows, library_digest=library_digest(), datasets=[])
     builders: dict[str, Callable[[], Case]] = {
         "breast_cancer": breast_cancer,
         "diabetes": diabetes,
@@ -952,18 +941,10 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         raw[name] = {m.label: m.records for m in methods}
-    result["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    result["total_minutes"] = (time.perf_counter() - began) / 60
     result["summary"] = summary_lines(result)
-
-    out_dir = ROOT / "benchmarks/out"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    (out_dir / f"shapley-{stamp}.json").write_text(
-        json.dumps({"result": result, "records": raw}, indent=1, default=str)
-    )
+    raw_path = run.finish("shapley", {"result": result, "records": raw})
     write_section(out, render(result))
-    log(f"wrote {out} and {out_dir / f'shapley-{stamp}.json'}")
+    log(f"wrote {out} and {raw_path}")
     return 0
 
 
