@@ -421,6 +421,24 @@ def row_digest(explanation: Explanation, row: int) -> str:
     return h.hexdigest()
 
 
+def reasons_mismatch(reasons: Any, explanation: Explanation, row: int) -> str | None:
+    """Why ``reasons`` cannot go with row ``row`` of ``explanation`` (None if they can).
+
+    Reports and audit records pair a row with its reasons; reasons computed for another row
+    or another explanation (their digest differs) would state someone else's principal reasons.
+    """
+    if not isinstance(reasons, DecisionReasons):
+        return (
+            f"reasons must be a DecisionReasons (from reason_codes), got {type(reasons).__name__}"
+        )
+    if reasons.row != row or reasons.source_sha256 != row_digest(explanation, row):
+        return (
+            f"the reasons given for row {row} were computed for row {reasons.row} of another "
+            "explanation or row"
+        )
+    return None
+
+
 # -- the computation -----------------------------------------------------------------------------
 @dataclass
 class _Candidate:

@@ -27,7 +27,7 @@ import pandas as pd
 from ..exceptions import AuditError
 from ..explanation import Diagnostics, Explanation, Provenance, _data_from_json, _data_to_json
 from ..provenance import frame_digest
-from ..reasons import DecisionReasons, row_digest
+from ..reasons import DecisionReasons, reasons_mismatch
 
 FORMAT = "surrogate-xai/audit-record"
 VERSION = 1
@@ -154,16 +154,9 @@ def build_record(
     """
     n = len(explanation)
     p, d = explanation.provenance, explanation.diagnostics
-    if reasons is not None:
-        if not isinstance(reasons, DecisionReasons):
-            raise AuditError(
-                f"reasons for row {row} must be a DecisionReasons, got {type(reasons).__name__}"
-            )
-        if reasons.row != row or reasons.source_sha256 != row_digest(explanation, row):
-            raise AuditError(
-                f"the reasons given for row {row} (decision {decision_id!r}) were computed from "
-                f"another explanation or row (their row is {reasons.row})"
-            )
+    problem = None if reasons is None else reasons_mismatch(reasons, explanation, row)
+    if problem is not None:
+        raise AuditError(f"{problem} (decision {decision_id!r})")
     model = plain(p.model)
     _check_no_credentials("model", model)
     background = plain(p.background)

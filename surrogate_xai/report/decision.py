@@ -11,7 +11,7 @@ import numpy as np
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
 from ..parity import ParityReport
-from ..reasons import DecisionReasons, _output_index, row_digest
+from ..reasons import DecisionReasons, _output_index, reasons_mismatch
 from . import _svg
 from ._context import (
     display_value,
@@ -53,17 +53,9 @@ def _resolve_output(
 
 
 def _check_reasons(explanation: Explanation, row: int, reasons: Any) -> None:
-    if reasons is None:
-        return
-    if not isinstance(reasons, DecisionReasons):
-        raise ConfigurationError(
-            f"reasons must be a DecisionReasons (from reason_codes), got {type(reasons).__name__}"
-        )
-    if reasons.row != row or reasons.source_sha256 != row_digest(explanation, row):
-        raise ConfigurationError(
-            f"the reasons given were computed for row {reasons.row} of another explanation "
-            f"or row, not for row {row} of this one"
-        )
+    problem = None if reasons is None else reasons_mismatch(reasons, explanation, row)
+    if problem is not None:
+        raise ConfigurationError(problem)
 
 
 def _unit_label(explanation: Explanation, row: int, unit: str) -> str:
