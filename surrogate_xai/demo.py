@@ -55,6 +55,7 @@ CATALOGUE: list[tuple[str, str, str]] = [
 #: Never given as a reason (sex and marital status, age, national origin: ECOA / Reg B).
 PROTECTED = ["personal_status_and_sex", "age_in_years", "foreign_worker"]
 ID_COLUMN = "applicant_id"
+PARITY_FILE = "credit.parity.json"
 SCORE = "probabilities[bad]"
 
 
@@ -117,6 +118,7 @@ def config_yaml(rows_file: str, seed: int) -> str:
         "threshold": 0.5,
         "n_reasons": 4,
         "catalogue": "reasons.yaml",
+        "parity": PARITY_FILE,
         "exclude": PROTECTED,
         "out": "results.jsonl",
         "report_dir": "reports",
@@ -133,6 +135,7 @@ def _prepare(out: Path, rows: int, seed: int, say: Any) -> tuple[Any, pd.DataFra
     from .adapters.sklearn import to_onnx
     from .background import Background
     from .datasets import load_german_credit
+    from .parity import write_parity_evidence
 
     X, y = load_german_credit()
     X_train, X_test, y_train, y_test = train_test_split(
@@ -142,6 +145,8 @@ def _prepare(out: Path, rows: int, seed: int, say: Any) -> tuple[Any, pd.DataFra
     model = to_onnx(_train(X_train, y_train), X_test, output="probability")
     parity = model.parity_report
     (out / "credit.onnx").write_bytes(model.model_bytes)
+    # The conversion evidence travels with the file: `sxai explain/audit --parity` show it.
+    write_parity_evidence(out / PARITY_FILE, model)
     say(
         f"ONNX export: sha256 {model.identity[:16]}..., parity on {parity.rows_checked} rows: "
         f"max |diff| {parity.max_abs_diff:.2e}, {parity.decision_flips} decision flips"
@@ -161,6 +166,7 @@ def _prepare(out: Path, rows: int, seed: int, say: Any) -> tuple[Any, pd.DataFra
 DEMO_FILES = (
     "audit.db",
     "credit.onnx",
+    "credit.parity.json",
     "background.csv",
     "applicants.csv",
     "reasons.yaml",
@@ -221,13 +227,13 @@ def run_demo(
     _check_folder(folder, force)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "audit.db").unlink(missing_ok=True)  # only reached with force (or no store)
-    parity, X_test, y_test = _prepare(folder, rows, seed, say)
+    _, X_test, y_test = _prepare(folder, rows, seed, say)
 
     settings = ExplainSettings.model_validate(
         {**read_config(folder / "explain.yaml", ExplainSettings), "quiet": quiet}
     )
     progress = Progress(enabled=not quiet)
-    run = run_explain(settings, parity=parity, progress=progress)
+    run = run_explain(settings, progress=progress)
     say(
         f"KernelSHAP: {len(run.results)} applicants in {run.seconds:.1f} s, "
         f"{int(run.explanation.diagnostics.model_evaluations.mean())} model rows per applicant, "
@@ -245,11 +251,12 @@ def run_demo(
             "score": SCORE,
             "adverse": "increase",
             "catalogue": settings.catalogue,
+            "parity": settings.parity,
             "n_explain": 40,
             "seed": seed,
         }
     )
-    run_audit(audit_settings, parity=parity, command="sxai demo", progress=progress)
+    run_audit(audit_settings, command="sxai demo", progress=progress)
     seconds = time.perf_counter() - start
     _summary(console, folder, run, settings, seconds)
     return DemoResult(folder, len(run.results), run.declined, run.record_ids or [], seconds)

@@ -17,14 +17,22 @@ regression outputs relative to the output's own scale.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import ConfigurationError, NonFiniteOutputError, ParityError
+from .exceptions import (
+    ConfigurationError,
+    InputError,
+    NonFiniteOutputError,
+    ParityError,
+    SerializationError,
+)
 from .model import Model
 from .onnx_model import ONNXModel
 
@@ -103,6 +111,16 @@ class ParityReport:
         out = asdict(self)
         out["outputs"] = [dict(o) for o in out["outputs"]]
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ParityReport:
+        """The inverse of :meth:`to_dict`."""
+        try:
+            fields = dict(d)
+            fields["outputs"] = tuple(OutputParity(**o) for o in fields.get("outputs", ()))
+            return cls(**fields)
+        except (TypeError, AttributeError) as exc:
+            raise SerializationError(f"not a parity report: {exc}") from exc
 
     def summary(self) -> str:
         """One line: the gap, where it is, and how many decisions flipped."""
@@ -313,3 +331,55 @@ def require_parity(
     model.parity_report = report
     model.parity = report.to_dict()
     return report
+
+
+# -- evidence files ----------------------------------------------------------------------------
+#: What a parity evidence file says it is (checked when it is read back).
+EVIDENCE_FORMAT = "surrogate-xai parity evidence"
+
+
+def write_parity_evidence(path: str | Path, model: ONNXModel) -> Path:
+    """Keep ``model.parity_report`` beside the exported file, bound to its sha256.
+
+    The export is where parity can be measured (the original model is at hand); an auditor
+    who later receives only the ONNX file gets this file with it, and ``sxai audit --parity``
+    shows it, refusing it for any other model bytes.
+    """
+    report = getattr(model, "parity_report", None)
+    if not isinstance(report, ParityReport):
+        raise ConfigurationError(
+            "this model carries no parity report (export it with an adapter's to_onnx, which "
+            "checks parity against the original)"
+        )
+    body = {"format": EVIDENCE_FORMAT, "model_sha256": model.identity, "report": report.to_dict()}
+    out = Path(path)
+    out.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+def read_parity_evidence(path: str | Path, model: ONNXModel) -> ParityReport:
+    """The parity report of an evidence file, if it is about these model bytes.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not evidence, or about another model (sha256 differs).
+    """
+    p = Path(path)
+    try:
+        body = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no such file: {p}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{p} is not a parity evidence file (not JSON: {exc})") from exc
+    if not isinstance(body, dict) or body.get("format") != EVIDENCE_FORMAT:
+        raise InputError(f"{p} is not a parity evidence file (no format {EVIDENCE_FORMAT!r})")
+    if body.get("model_sha256") != model.identity:
+        raise InputError(
+            f"{p} is the parity evidence of another model (sha256 "
+            f"{str(body.get('model_sha256'))[:16]}..., this model {model.identity[:16]}...)"
+        )
+    try:
+        return ParityReport.from_dict(body["report"])
+    except (KeyError, SerializationError) as exc:
+        raise InputError(f"{p}: {exc}") from exc

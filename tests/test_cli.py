@@ -676,6 +676,21 @@ def test_catalogue_naming_an_unknown_feature_is_refused(work, tmp_path, capsys):
     assert_user_error(proc, "typo.yaml", "'purpos'", "age, income, purpose, housing")
 
 
+def test_parity_evidence_of_another_model_is_refused(work, tmp_path, capsys):
+    other = {
+        "format": "surrogate-xai parity evidence",
+        "model_sha256": "0" * 64,
+        "report": {},
+    }
+    (tmp_path / "other.parity.json").write_text(json.dumps(other))
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--parity", tmp_path / "other.parity.json"),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    assert_user_error(proc, "other.parity.json", "another model")
+
+
 @pytest.mark.parametrize(
     ("text", "fragments"),
     [

@@ -26,6 +26,11 @@ def test_sxai_demo_writes_everything_and_its_commands_work(tmp_path):
     assert "0 decision flips" in proc.stdout
     for name in ("credit.onnx", "background.csv", "applicants.csv", "reasons.yaml", "audit.html"):
         assert (out / name).stat().st_size > 100, name
+    # The export's parity evidence is written beside the model and shown by both reports.
+    evidence = json.loads((out / "credit.parity.json").read_text())
+    assert evidence["model_sha256"] == sx.ONNXModel(out / "credit.onnx").identity
+    assert "parity passed" in (out / "audit.html").read_text()
+    assert "parity passed" in next((out / "reports").glob("decision-*.html")).read_text()
     results = [json.loads(s) for s in (out / "results.jsonl").read_text().splitlines()]
     assert len(results) == 5
     declined = sum(r["decision"] == "declined" for r in results)

@@ -158,3 +158,23 @@ def test_comparisons_that_cannot_be_made():
         sx.check_parity(native(np.array([0.5, 0.5])), broken, rows(2))
     with pytest.raises(ConfigurationError, match="output_kind must be one of"):
         sx.check_parity(native(PROBS), exported(PROBS), rows(4), output_kind="logits")  # type: ignore[arg-type]
+
+
+def test_parity_evidence_travels_with_the_model_bytes(tmp_path, gbm_regressor):
+    from surrogate_xai.adapters.sklearn import to_onnx
+    from surrogate_xai.exceptions import InputError
+    from surrogate_xai.parity import read_parity_evidence, write_parity_evidence
+
+    native, path, X = gbm_regressor
+    model = to_onnx(native, X.iloc[:50])
+    evidence = write_parity_evidence(tmp_path / "m.parity.json", model)
+    again = read_parity_evidence(evidence, sx.ONNXModel(model.model_bytes))
+    assert again == model.parity_report
+    # Another model's bytes: refused, naming both digests.
+    with pytest.raises(InputError, match="parity evidence of another model"):
+        read_parity_evidence(evidence, sx.ONNXModel(path))
+    (tmp_path / "not.json").write_text('{"format": "something else"}')
+    with pytest.raises(InputError, match="not a parity evidence file"):
+        read_parity_evidence(tmp_path / "not.json", model)
+    with pytest.raises(ConfigurationError, match="no parity report"):
+        write_parity_evidence(tmp_path / "x.json", sx.ONNXModel(path))

@@ -64,6 +64,7 @@ class ExplainSettings(_Settings):
     n_reasons: StrictInt = Field(4, ge=1)
     exclude: list[str] = Field(default_factory=list)
     catalogue: Path | None = None
+    parity: Path | None = None
     id_column: str | None = None
     out: Path | None = None
     report_dir: Path | None = None
@@ -76,6 +77,7 @@ class ExplainSettings(_Settings):
         "data",
         "background",
         "catalogue",
+        "parity",
         "out",
         "report_dir",
         "store",
@@ -123,12 +125,20 @@ class AuditSettings(_Settings):
     threshold: float = 0.5
     adverse: Adverse = "decrease"
     catalogue: Path | None = None
+    parity: Path | None = None
     n_explain: StrictInt = Field(50, ge=1)
     background_rows: StrictInt = Field(100, ge=1)
     seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
     quiet: StrictBool = False
 
-    PATHS: ClassVar[tuple[str, ...]] = ("model", "data", "background", "catalogue", "report")
+    PATHS: ClassVar[tuple[str, ...]] = (
+        "model",
+        "data",
+        "background",
+        "catalogue",
+        "parity",
+        "report",
+    )
 
     @field_validator("threshold", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ import typer
 
 from ..background import Background
 from ..exceptions import InputError
+from ..parity import read_parity_evidence
 from . import _config
 from ._common import (
     check_writable_dir,
@@ -67,6 +68,8 @@ def run_audit(
         settings.model, settings.output, columns=[str(c) for c in raw.columns if c not in drop]
     )
     data = read_table(settings.data, model, frame=raw, drop=drop)
+    if parity is None and settings.parity is not None:
+        parity = read_parity_evidence(settings.parity, model)
     if settings.background is not None:
         background = Background(read_table(settings.background, model))
     else:
@@ -149,6 +152,14 @@ def audit(
     ] = _config.default(_D, "adverse"),
     catalogue: Annotated[
         Path | None, typer.Option(help="Reason-code catalogue (YAML).", show_default=False)
+    ] = None,
+    parity: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parity evidence of the export (JSON written by "
+            "surrogate_xai.parity.write_parity_evidence; refused for other model bytes).",
+            show_default=False,
+        ),
     ] = None,
     n_explain: Annotated[
         int, typer.Option(help="Rows explained for the explanation-quality section.")

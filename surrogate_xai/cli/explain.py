@@ -32,6 +32,7 @@ from ..exceptions import ConfigurationError, InputError, SurrogateXAIError
 from ..explainers._base import BaseExplainer
 from ..explanation import Explanation
 from ..onnx_model import ONNXModel
+from ..parity import read_parity_evidence
 from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, output_index, reason_codes
 from . import _config
 from ._common import (
@@ -274,6 +275,8 @@ def run_explain(
     progress = progress or Progress(enabled=False)
     inputs = read_inputs(settings)
     try:
+        if parity is None and settings.parity is not None:
+            parity = read_parity_evidence(settings.parity, inputs.model)
         return _run(settings, inputs, parity, progress)
     finally:
         if inputs.store is not None:
@@ -438,6 +441,14 @@ def explain(
     ] = None,
     catalogue: Annotated[
         Path | None, typer.Option(help="Reason-code catalogue (YAML).", show_default=False)
+    ] = None,
+    parity: Annotated[
+        Path | None,
+        typer.Option(
+            help="Parity evidence of the export (JSON written by "
+            "surrogate_xai.parity.write_parity_evidence; refused for other model bytes).",
+            show_default=False,
+        ),
     ] = None,
     id_column: Annotated[
         str | None,
