@@ -1,7 +1,8 @@
 """surrogate-xai: explanations for any model behind ``predict(X) -> (n_samples, n_outputs)``."""
 
-from . import groups as groups  # sx.groups.image_patches(...), a module, kept out of __all__
-from . import plots as plots  # sx.plots.bar(exp), free functions, kept out of __all__
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .audit import AuditStore
 from .background import Background
 from .batch import explain_batch
@@ -16,22 +17,60 @@ from .exceptions import (
 )
 from .explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP, ShapKernel
 from .explanation import Diagnostics, Explanation, Provenance
-from .global_ import (
-    AccumulatedLocalEffects,
-    Fidelity,
-    GlobalSurrogate,
-    ImportanceSummary,
-    LowFidelityError,
-    PartialDependence,
-    accumulated_local_effects,
-    mean_abs_importance,
-    partial_dependence,
-    permutation_importance,
-)
 from .model import BaseModel, FunctionModel, Model
 from .onnx_model import ONNXModel
 from .parity import ParityReport, check_parity
 from .reasons import DecisionReasons, Reason, ReasonCatalogue, reason_codes
+
+# The global views (scikit-learn surrogates, plots) cost most of the import time and are not
+# needed to explain, record or serve; they load on first use, so `sxai --help` and the service
+# start without them. Same names, same objects: `sx.GlobalSurrogate`, `from surrogate_xai
+# import plots`.
+_LAZY = {
+    "AccumulatedLocalEffects": ".global_",
+    "Fidelity": ".global_",
+    "GlobalSurrogate": ".global_",
+    "ImportanceSummary": ".global_",
+    "LowFidelityError": ".global_",
+    "PartialDependence": ".global_",
+    "accumulated_local_effects": ".global_",
+    "mean_abs_importance": ".global_",
+    "partial_dependence": ".global_",
+    "permutation_importance": ".global_",
+    "groups": ".groups",  # sx.groups.image_patches(...), a module, kept out of __all__
+    "plots": ".plots",  # sx.plots.bar(exp), free functions, kept out of __all__
+}
+
+if TYPE_CHECKING:
+    from . import groups as groups
+    from . import plots as plots
+    from .global_ import (
+        AccumulatedLocalEffects,
+        Fidelity,
+        GlobalSurrogate,
+        ImportanceSummary,
+        LowFidelityError,
+        PartialDependence,
+        accumulated_local_effects,
+        mean_abs_importance,
+        partial_dependence,
+        permutation_importance,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = import_module(where, __name__)
+    value = module if where == f".{name}" else getattr(module, name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
