@@ -287,6 +287,33 @@ def test_stored_record_is_served_and_replays_identically(service):
     assert malformed.status_code == 422
 
 
+def test_a_service_record_replays_offline_with_the_cli(service, files, store_path):
+    # Regeneration must not need the service: the same model file and background CSV give
+    # the recorded numbers bit for bit through `sxai replay`.
+    with service.client() as client:
+        rid = explain(client, request_rows(1, seed=8), seed=2).json()["record_ids"][0]
+    replay = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "surrogate_xai.cli",
+            "replay",
+            rid,
+            "--store",
+            f"sqlite:///{store_path}",
+            "--model",
+            str(files["model"]),
+            "--background",
+            str(files["background"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "bit for bit" in replay.stdout
+
+
 def test_openapi_is_served_and_docs_pages_need_no_cdn(service):
     with service.client(key=None) as client:
         schema = client.get("/openapi.json")
