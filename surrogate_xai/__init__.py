@@ -37,11 +37,13 @@ _LAZY = {
     "mean_abs_importance": ".global_",
     "partial_dependence": ".global_",
     "permutation_importance": ".global_",
+    "global_": ".global_",  # the subpackage itself, as before these names became lazy
     "groups": ".groups",  # sx.groups.image_patches(...), a module, kept out of __all__
     "plots": ".plots",  # sx.plots.bar(exp), free functions, kept out of __all__
 }
 
 if TYPE_CHECKING:
+    from . import global_ as global_
     from . import groups as groups
     from . import plots as plots
     from .global_ import (

@@ -62,3 +62,15 @@ def test_subpackages_import_under_the_package_name():
     assert callable(sk.to_onnx)
     assert callable(ds.load_german_credit)
     assert sk.__name__ == "surrogate_xai.adapters.sklearn"
+
+
+def test_lazily_loaded_names_are_the_real_objects():
+    # The global views load on first use; the names must be the same objects as before.
+    import surrogate_xai as sx
+    from surrogate_xai import global_, plots
+    from surrogate_xai.global_ import GlobalSurrogate
+
+    assert sx.GlobalSurrogate is GlobalSurrogate
+    assert sx.global_ is global_
+    assert sx.plots is plots
+    assert {"GlobalSurrogate", "plots", "groups"} <= set(dir(sx))
