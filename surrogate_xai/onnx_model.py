@@ -115,10 +115,137 @@ def shared_session_count(sha256: str | None = None) -> int:
         return sum(1 for key in _SESSIONS if sha256 is None or key[0] == sha256)
 
 
-def _fits(have: Any, want: Any) -> bool:
-    """Whether every value of dtype ``have`` is representable in ``want`` (no range check)."""
-    have = np.dtype(have)
-    return have.kind in "biuf" and np.can_cast(have, np.dtype(want), casting="safe")
+class _Unfit(InvalidValueError):
+    """A value the model's input type cannot take, located within the rows converted.
+
+    Internal: :meth:`located` turns it into the :class:`InvalidValueError` users see, with
+    the row counted from the start of the caller's rows (a chunk may start later).
+    """
+
+    def __init__(self, column: str, row: int, value: Any, problem: str, want: np.dtype) -> None:
+        super().__init__(f"column {column!r}, row {row}: {problem}")
+        self.column = column
+        self.row = row
+        self.value = value.item() if isinstance(value, np.generic) else value
+        self.problem = problem
+        self.want = want
+
+    def located(self, offset: int, what: str) -> InvalidValueError:
+        name, row, value, kind = self.column, self.row + offset, self.value, self.want.name
+        if self.problem == "integer":
+            message = (
+                f"column {name!r} is an integer input of the model but row {row} of {what} "
+                f"holds {value!r}"
+            )
+        elif self.problem == "number":
+            message = (
+                f"column {name!r} of {what} holds {value!r} at row {row}, which is not a "
+                f"number (the model's input is {kind})"
+            )
+        else:
+            info = np.finfo(self.want) if self.want.kind == "f" else np.iinfo(self.want)
+            message = (
+                f"column {name!r} of {what} holds {value!r} at row {row}, outside the finite "
+                f"range of the model's {kind} input ({float(info.min):.7g} to "
+                f"{float(info.max):.7g})"
+            )
+        return InvalidValueError(message)
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...] | None:
+    """The position of the first true entry (row-major), or None."""
+    if not mask.any():
+        return None
+    return tuple(int(k) for k in np.argwhere(mask)[0])
+
+
+def _cast(values: np.ndarray, want: np.dtype) -> tuple[np.ndarray, tuple[tuple[int, ...], str]]:
+    """Numeric ``values`` (1-D or 2-D) in the input type ``want``, exactly as numpy casts them,
+    or where the first value is that the cast would change into another number (an empty
+    position when all survive).
+
+    Over-large floats become inf in float32; integers never go through float64 (2**63 - 1
+    would come out as -2**63) and floats reach an integer input only when they are whole and
+    in range. NaN and inf pass into float inputs: the tabular checks name them as such.
+    """
+    have = values.dtype
+    if have == want:
+        return values, ((), "")
+    if want.kind == "f":
+        with np.errstate(over="ignore"):
+            out = values.astype(want, order="C")
+        if have.kind == "f" and have.itemsize > want.itemsize:
+            inf = np.isinf(out)
+            if inf.any():
+                where = _first(inf & np.isfinite(values))
+                if where is not None:
+                    return out, (where, "range")
+        return out, ((), "")
+    info = np.iinfo(want)
+    if have.kind == "b" or np.can_cast(have, want):
+        return values.astype(want, order="C"), ((), "")
+    if have.kind in "iu":
+        where = _first((values < info.min) | (values > info.max))
+        problem = "range"
+    else:  # floats: whole numbers in [min, max + 1), both ends exact in float64
+        with np.errstate(invalid="ignore"):
+            broken = ~np.isfinite(values) | (values != np.trunc(values))
+            outside = (values < float(info.min)) | (values >= -float(info.min))
+        where = _first(broken | outside)
+        problem = "integer" if where is not None and broken[where] else "range"
+    if where is not None:
+        return values, (where, problem)
+    return values.astype(want, order="C"), ((), "")
+
+
+def _cast_objects(
+    col: np.ndarray, want: np.dtype
+) -> tuple[np.ndarray, tuple[tuple[int, ...], str]]:
+    """Like :func:`_cast` for a 1-D object column (numbers, numeric strings, None, NaN)."""
+    if want.kind == "f":
+        try:
+            with np.errstate(over="ignore"):
+                out = np.asarray(col, dtype=want)
+        except (TypeError, ValueError, OverflowError):
+            pass  # pd.NA, text or an integer too large for a float: sorted out below
+        else:
+            inf = np.flatnonzero(np.isinf(out))
+            if len(inf):
+                finite = np.isfinite(np.asarray(col[inf], dtype=np.float64))
+                if finite.any():
+                    return out, ((int(inf[finite][0]),), "range")
+            return out, ((), "")
+    numbers = pd.to_numeric(pd.Series(col, copy=False), errors="coerce")
+    where = _first(numbers.isna().to_numpy() & ~pd.isna(col))
+    if where is not None:
+        value = col[where[0]]
+        real = isinstance(value, int | float) and not isinstance(value, bool)
+        return col, (where, "range" if real else "number")
+    values = numbers.to_numpy()
+    if values.dtype.kind not in "biuf":  # e.g. integers beyond uint64, kept as objects
+        values = np.asarray(values, dtype=np.float64)
+    return _cast(values, want)
+
+
+def _cast_any(col: np.ndarray, want: np.dtype) -> tuple[np.ndarray, tuple[tuple[int, ...], str]]:
+    if col.dtype.kind in "biuf":
+        return _cast(col, want)
+    return _cast_objects(col if col.dtype == object else col.astype(object), want)
+
+
+def _numbers_of(series: pd.Series) -> np.ndarray:
+    """A column's values as a numpy array: numeric extension types (Int64, Float64,
+    boolean) as their numpy type, or float64 with NaN where missing; anything else
+    (``str``, categorical, object) as objects."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype):
+        return series.to_numpy()
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind in "biuf":
+        if not series.hasnans:
+            return series.to_numpy(dtype=numpy_dtype)
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy(dtype=object)
 
 
 class ONNXModel(BaseModel):
@@ -239,6 +366,13 @@ class ONNXModel(BaseModel):
             self._known_categories = {
                 k: sorted(set(v)) for k, v in categories.items() if kinds.get(k) == "categorical"
             }
+            # Positions of the numeric inputs by element type: the columns of a numeric
+            # array that go to inputs of one type are converted (and checked) in one go.
+            groups: dict[np.dtype, list[int]] = {}
+            for j, dt in enumerate(self._column_dtypes.values()):
+                if dt is not object:
+                    groups.setdefault(np.dtype(dt), []).append(j)
+            self._numeric_groups = list(groups.items())
 
     def _setup_output(self, output: str | None, class_labels: dict[str, list[str]]) -> None:
         outs = self._session.get_outputs()
@@ -321,88 +455,112 @@ class ONNXModel(BaseModel):
         """Refuse values the graph's input type cannot hold, naming the column and row.
 
         Casting 1e308 to float32 gives inf (with only a RuntimeWarning), so the model would
-        score a row the record does not hold; casting 1e20 to int64 gives garbage.
+        score a row the record does not hold; casting 1e20 or 2.5 to int64 gives another
+        number, and so does 2**63 - 1 cast through float64. ``predict`` makes the same check
+        while it converts the rows for the graph; this is for checking without predicting.
 
         Raises
         ------
         InvalidValueError
-            For the first value outside :meth:`input_limits` (NaN and inf are left to the
-            tabular checks, which name them as such).
+            For the first value outside :meth:`input_limits`, a fraction or a text in an
+            integer input, or a text that is not a number in a numeric input (NaN and inf
+            are left to the tabular checks, which name them as such).
         """
-        limits = self.input_limits()
-        if not limits:
-            return
-        if not isinstance(X, pd.DataFrame):
-            a = np.asarray(X)
-            if _fits(a.dtype, self._dtype_of(self._feature_names[0])):
-                return  # e.g. the explainers' rows, built in the input's own type
-            low, high = next(iter(limits.values()))  # one tensor: one type
-            self._refuse_out_of_range(a, list(self._feature_names), low, high, what)
-            return
-        for name, (low, high) in limits.items():
-            if name in X.columns and not _fits(X[name].dtype, self._dtype_of(name)):
-                self._refuse_out_of_range(X[[name]].to_numpy(), [name], low, high, what)
+        try:
+            if isinstance(X, pd.DataFrame):
+                for name in self._feature_names:
+                    want = np.dtype(self._dtype_of(name))
+                    if name in X.columns and want.kind != "O":
+                        self._numeric_column(name, _numbers_of(X[name]), want)
+            else:
+                self._feed(super()._conform(X))
+        except _Unfit as bad:
+            raise bad.located(0, what) from None
 
     def _dtype_of(self, name: str) -> Any:
         return self._input_dtype if self._tensor_mode else self._column_dtypes[name]
 
-    def _refuse_out_of_range(
-        self, a: np.ndarray, names: list[str], low: float, high: float, what: str
-    ) -> None:
-        if a.dtype == object:
-            a = pd.DataFrame(a).apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        values = np.asarray(a, dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            out = np.isfinite(values) & ((values < low) | (values > high))
-        if out.any():
-            row, j = (int(k) for k in np.argwhere(out)[0])
-            name = names[j]
-            kind = self._dtype_of(name)
-            raise InvalidValueError(
-                f"column {name!r} of {what} holds {float(values[row, j])!r} at row {row}, "
-                f"outside the finite range of the model's {np.dtype(kind).name} input "
-                f"({low:.7g} to {high:.7g})"
-            )
-
-    def _conform(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
-        data = super()._conform(X)
-        # Checked before any cast: numpy would turn an out-of-range value into inf (float32)
-        # or an arbitrary integer with a bare RuntimeWarning, and the model would score a row
-        # that is not the one given.
-        self.check_input_range(data)
-        return data
+    def _checked_chunk(self, part: pd.DataFrame | np.ndarray, offset: int) -> np.ndarray:
+        # Values are checked as the chunk is converted for the graph (one conversion, no
+        # second pass over the rows), and the row named is counted from the start of X.
+        try:
+            return super()._checked_chunk(part, offset)
+        except _Unfit as bad:
+            raise bad.located(offset, "X") from None
 
     def _run_raw(self, feed: dict[str, np.ndarray]) -> Any:
         return self._session.run([self._output], feed)[0]
 
+    @staticmethod
+    def _numeric_column(name: str, values: np.ndarray, want: np.dtype) -> np.ndarray:
+        out, (where, problem) = _cast_any(values, want)
+        if where:
+            raise _Unfit(name, where[0], values[where[0]], problem, want)
+        return out
+
+    def _tensor(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        want = np.dtype(self._input_dtype)
+        if isinstance(X, pd.DataFrame):
+            types = set(X.dtypes)
+            if len(types) != 1 or not all(
+                isinstance(dt, np.dtype) and dt.kind in "biuf" for dt in types
+            ):
+                # Column by column, each from its own type: one array of mixed columns would
+                # put int64 through float64, and extension or object columns need converting.
+                out = np.empty((len(X), X.shape[1]), dtype=want)
+                for j, name in enumerate(self._feature_names):
+                    out[:, j] = self._numeric_column(name, _numbers_of(X[name]), want)
+                return out
+            a = X.to_numpy()  # one numeric type: no copy when the columns are one block
+        else:
+            a = np.asarray(X)
+        if a.dtype.kind not in "biuf":
+            out = np.empty(a.shape, dtype=want)
+            for j, name in enumerate(self._feature_names):
+                out[:, j] = self._numeric_column(name, a[:, j], want)
+            return out
+        out, (where, problem) = _cast(a, want)
+        if where:
+            row, j = where
+            raise _Unfit(self._feature_names[j], row, a[row, j], problem, want)
+        return np.ascontiguousarray(out)
+
     def _feed(self, X: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
+        """The graph's inputs for rows ``X``, each in its input's type.
+
+        Raises ``_Unfit`` for a value the conversion would change (see :func:`_cast`).
+        """
         if self._tensor_mode:
-            arr = (
-                X.to_numpy(dtype=self._input_dtype)
-                if isinstance(X, pd.DataFrame)
-                else (np.asarray(X, dtype=self._input_dtype))
-            )
-            return {self._input_name: np.ascontiguousarray(arr)}
-        feed = {}
+            return {self._input_name: self._tensor(X)}
+        names = self._feature_names
+        feed: dict[str, np.ndarray] = {}
+        frame = X if isinstance(X, pd.DataFrame) else None
+        array = np.asarray(X) if frame is None else None
+        if array is not None and array.dtype.kind in "biuf":
+            # A numeric array: its columns as rows of one (inputs, rows) block per type,
+            # so each input's values are contiguous and checked in one call.
+            for want, idx in self._numeric_groups:
+                block = array.T if len(idx) == array.shape[1] else array.T[idx]
+                out, (where, problem) = _cast(block, want)
+                if where:
+                    i, row = where
+                    raise _Unfit(names[idx[i]], row, array[row, idx[i]], problem, want)
+                for i, j in enumerate(idx):
+                    feed[names[j]] = out[i]
         for j, (name, dt) in enumerate(self._column_dtypes.items()):
-            col = X[name].to_numpy() if isinstance(X, pd.DataFrame) else np.asarray(X)[:, j]
-            if dt is object:
-                values = col.astype(str).astype(object) if col.dtype != object else col
-            elif np.issubdtype(dt, np.integer):
-                as_float = np.asarray(col, dtype=np.float64)
-                if not np.all(np.isfinite(as_float)) or np.any(as_float != np.round(as_float)):
-                    bad = int(
-                        np.flatnonzero(~np.isfinite(as_float) | (as_float != np.round(as_float)))[0]
-                    )
-                    raise InvalidValueError(
-                        f"column {name!r} is an integer input of the model but row {bad} "
-                        f"holds {col[bad]!r}"
-                    )
-                values = as_float.astype(dt)
+            if name in feed:
+                continue
+            want = np.dtype(dt)
+            if frame is not None:
+                col = frame[name].to_numpy() if want.kind == "O" else _numbers_of(frame[name])
             else:
-                values = np.asarray(col, dtype=dt)
-            feed[name] = values.reshape(-1, 1)
-        return feed
+                assert array is not None
+                col = array[:, j]
+            if want.kind == "O":
+                feed[name] = col.astype(str).astype(object) if col.dtype != object else col
+            else:
+                feed[name] = self._numeric_column(name, col, want)
+        return {name: np.ascontiguousarray(feed[name]).reshape(-1, 1) for name in names}
 
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         raw = self._run_raw(self._feed(X))
