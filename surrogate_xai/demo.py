@@ -194,6 +194,24 @@ def _check_folder(folder: Path, force: bool) -> None:
         )
 
 
+def _clear_earlier_run(folder: Path) -> None:
+    """Remove what an earlier demo wrote (``--force``), and nothing else.
+
+    Only the demo's own names (:data:`DEMO_FILES`) and its reports (``reports/decision-*.html``)
+    go: a report left from an earlier run with more applicants would name a record that is
+    not in the fresh audit store. Other files in the folder, and folders, are left alone.
+    """
+    for name in DEMO_FILES:
+        path = folder / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+    reports = folder / "reports"
+    if reports.is_dir() and not reports.is_symlink():
+        for path in reports.glob("decision-*.html"):
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+
+
 def run_demo(
     out: str | Path = "sxai-demo",
     *,
@@ -205,8 +223,8 @@ def run_demo(
     """Run the demo into ``out`` and print what to open; returns what was written.
 
     A folder that already holds any of the demo's files (an earlier run) is refused unless
-    ``force``; with ``force`` the audit store ``out/audit.db`` is started afresh, so it holds
-    exactly this run.
+    ``force``; with ``force`` the demo's earlier files (its audit store, results and reports)
+    are removed first, so the folder holds exactly this run.
 
     Raises
     ------
@@ -226,7 +244,8 @@ def run_demo(
     folder = Path(out)
     _check_folder(folder, force)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "audit.db").unlink(missing_ok=True)  # only reached with force (or no store)
+    if force:
+        _clear_earlier_run(folder)
     _, X_test, y_test = _prepare(folder, rows, seed, say)
 
     settings = ExplainSettings.model_validate(

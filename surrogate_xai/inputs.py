@@ -34,6 +34,11 @@ def one_line(message: str) -> str:
     return " ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
+def _not_a_file(p: Path) -> str:
+    """Why ``p`` cannot be read as a file: it is missing, or it is a folder."""
+    return f"{p} is a folder, not a file" if p.is_dir() else f"no such file: {p}"
+
+
 # -- models ------------------------------------------------------------------------------------
 def load_model(
     path: str | os.PathLike[str],
@@ -66,7 +71,7 @@ def load_model(
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"no such file: {p}")
+        raise InputError(_not_a_file(p))
     try:
         model = ONNXModel(p, output=output, feature_names=feature_names)
         if feature_names is None and columns is not None and tensor_input(model):
@@ -120,7 +125,7 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"no such file: {p}")
+        raise InputError(_not_a_file(p))
     header = _header(p)
     if header is not None:
         seen: set[str] = set()
@@ -245,7 +250,7 @@ def load_catalogue(
     """
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"no such file: {p}")
+        raise InputError(_not_a_file(p))
     try:
         catalogue = _load_catalogue(p)
         if feature_names is not None:

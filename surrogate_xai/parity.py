@@ -114,10 +114,38 @@ class ParityReport:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ParityReport:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_dict`.
+
+        Every field's type is checked (an evidence file is a user's file): counts are
+        integers, differences and tolerances finite numbers, ``passed`` a boolean, names
+        text. A wrong one raises :class:`SerializationError` naming the field, here, rather
+        than a ``TypeError`` when a report is rendered after all the explaining.
+        """
         try:
             fields = dict(d)
-            fields["outputs"] = tuple(OutputParity(**o) for o in fields.get("outputs", ()))
+            outputs = fields.get("outputs", ())
+            if not isinstance(outputs, list | tuple):
+                raise SerializationError(
+                    f"not a parity report: field 'outputs' must be a list, got "
+                    f"{type(outputs).__name__}"
+                )
+            checked = []
+            for i, o in enumerate(outputs):
+                if not isinstance(o, dict):
+                    raise SerializationError(
+                        f"not a parity report: outputs[{i}] must be an object, got "
+                        f"{type(o).__name__}"
+                    )
+                checked.append(OutputParity(**_typed(o, _OUTPUT_FIELDS, f"outputs[{i}].")))
+            fields["outputs"] = tuple(checked)
+            fields = _typed(fields, _REPORT_FIELDS, "")
+            worst = fields.get("worst_output")
+            if worst is not None and worst not in {o.name for o in checked}:
+                # summary() looks its tolerance up among the outputs.
+                raise SerializationError(
+                    f"not a parity report: field 'worst_output' {str(worst)[:60]!r} is not "
+                    "one of its outputs"
+                )
             return cls(**fields)
         except (TypeError, AttributeError) as exc:
             raise SerializationError(f"not a parity report: {exc}") from exc
@@ -139,6 +167,77 @@ class ParityReport:
         )
         beyond = f"{self.rows_beyond_tolerance} of {self.rows_checked} rows beyond tolerance"
         return f"{where}, {beyond}{decisions}"
+
+
+# Field kinds of a serialised report, for from_dict: "int" (not a bool), "float" (a finite
+# number; an int is taken as the same float), "bool", "str", and "?" for "or None".
+_OUTPUT_FIELDS = {
+    "name": "str",
+    "max_abs_diff": "float",
+    "max_rel_diff": "float",
+    "scale": "float",
+    "tolerance": "float",
+    "rows_beyond_tolerance": "int",
+}
+_REPORT_FIELDS = {
+    "rows_checked": "int",
+    "output_kind": "str",
+    "max_abs_diff": "float",
+    "max_rel_diff": "float",
+    "decision_flips": "int",
+    "atol": "float",
+    "rtol": "float",
+    "max_flips": "int",
+    "threshold": "float?",
+    "passed": "bool",
+    "tied_flips": "int",
+    "rows_beyond_tolerance": "int",
+    "worst_row": "int?",
+    "worst_output": "str?",
+    "worst_abs_diff": "float",
+}
+
+
+def _typed(fields: dict[str, Any], kinds: dict[str, str], prefix: str) -> dict[str, Any]:
+    """``fields`` with each known field checked against its kind (unknown or missing fields
+    are left for the dataclass to refuse)."""
+    out = dict(fields)
+    for name, kind in kinds.items():
+        if name not in out:
+            continue
+        value = out[name]
+        if kind.endswith("?"):
+            if value is None:
+                continue
+            kind = kind[:-1]
+        ok: bool
+        if kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        elif kind == "float":
+            ok = (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and bool(np.isfinite(value))
+            )
+            if ok:
+                value = float(value)
+        elif kind == "bool":
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            wanted = {
+                "int": "a whole number >= 0",
+                "float": "a finite number",
+                "bool": "true or false",
+                "str": "text",
+            }[kind]
+            raise SerializationError(
+                f"not a parity report: field '{prefix}{name}' must be {wanted}"
+                f"{' or null' if kinds[name].endswith('?') else ''}, got {value!r:.60}"
+            )
+        out[name] = value
+    return out
 
 
 def check_parity(

@@ -453,3 +453,68 @@ def test_unusable_urls_are_audit_errors_without_the_password(tmp_path, url, frag
     assert fragment in message
     assert "s3cr3t-pw" not in message
     assert "\n" not in message
+
+
+# -- caller-chosen record ids, and opening without creating ------------------------------------
+def test_caller_chosen_record_ids_are_checked_and_used(tmp_path, constructed_other_explanation):
+    import uuid
+
+    exp = constructed_other_explanation
+    n = len(exp)
+    store, _ = open_store(tmp_path)
+    with store:
+        ids = [str(uuid.uuid4()) for _ in range(n)]
+        assert store.record(exp, decision_ids=decision_ids(n), record_ids=ids) == ids
+        assert [r["record_id"] for r in store.records()] == ids
+        assert store.verify().ok
+        upper = [str(uuid.uuid4()) for _ in range(n)]
+        upper[3] = upper[3].upper()
+        uuid1 = [str(uuid.uuid4()) for _ in range(n)]
+        uuid1[5] = str(uuid.uuid1())
+        twice = [str(uuid.uuid4()) for _ in range(n)]
+        twice[7] = twice[2]
+        taken = [str(uuid.uuid4()) for _ in range(n)]
+        taken[-1] = ids[10]
+        for bad, fragment in [
+            (ids[:-1], f"{n - 1} entries for {n}"),
+            ([*ids[:-1], 7], "must be a string"),
+            (["not-a-uuid"] * n, "record_ids[0]"),
+            (upper, "record_ids[3]"),
+            (uuid1, "record_ids[5]"),
+            (twice, "more than once"),
+            (taken, f"{ids[10]} is already in the audit store"),
+        ]:
+            with pytest.raises(AuditError, match=fragment.replace("[", r"\[")):
+                store.record(exp, decision_ids=decision_ids(n), record_ids=bad)
+            assert len(store) == n  # nothing of the refused batch was written
+        assert store.verify().ok
+
+
+def test_create_false_opens_a_store_but_never_makes_one(tmp_path, constructed_other_explanation):
+    missing = tmp_path / "missing.db"
+    with pytest.raises(AuditError, match="no such file"):
+        AuditStore(f"sqlite:///{missing}", create=False)
+    assert not missing.exists()
+
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(AuditError, match="no audit store"):
+        AuditStore(f"sqlite:///{empty}", create=False)
+    assert empty.read_bytes() == b""
+
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    con.commit()
+    con.close()
+    before = other.read_bytes()
+    with pytest.raises(AuditError, match="sx_audit_records"):
+        AuditStore(f"sqlite:///{other}", create=False)
+    assert other.read_bytes() == before
+
+    store, path = open_store(tmp_path)
+    with store:
+        ids = store.record(constructed_other_explanation)
+    with AuditStore(f"sqlite:///{path}", create=False) as reopened:
+        assert [r["record_id"] for r in reopened.records()] == ids
+        assert reopened.verify().ok

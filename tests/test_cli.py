@@ -771,3 +771,330 @@ def test_audit_report_path_is_checked_before_the_audit(work, tmp_path, capsys):
         line = assert_user_error(proc, fragment)
         assert ".tmp" not in line
     assert __import__("time").perf_counter() - start < 5
+
+
+# -- second review: outputs over inputs, record ids before the commit, modes, ids, stores --------
+def test_out_over_the_store_or_an_input_is_refused_and_nothing_is_touched(work, tmp_path, capsys):
+    store = tmp_path / "audit.db"
+    first = sxai_here(*explain_args(work, tmp_path, "--store", store), cwd=tmp_path, capsys=capsys)
+    assert first.returncode == 0, first.stderr
+    before = store.read_bytes()
+    # --out audit.db would rename the results over the store and every record in it.
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--store", store, "--out", tmp_path / "." / "audit.db"),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    assert_user_error(proc, "--out", "--store")
+    assert store.read_bytes() == before
+    with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
+        assert len(audit) == N_ROWS
+        assert audit.verify().ok
+
+    # --out over the data, through another spelling of the same path and through a symlink.
+    data = tmp_path / "three.csv"
+    data.write_bytes((work / "rows.csv").read_bytes())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(data)
+    for out in (tmp_path / "sub" / ".." / "three.csv", tmp_path / "link.csv"):
+        proc = sxai_here(
+            "explain", work / "model.onnx", "--data", data, "--id-column", "app",
+            "--background", work / "ref.csv", "--max-evals", "200", "--out", out,
+            cwd=tmp_path, capsys=capsys,
+        )  # fmt: skip
+        assert_user_error(proc, "--out", "--data")
+        assert data.read_bytes() == (work / "rows.csv").read_bytes()
+
+    # A report over the background; the results file over the config; audit's report over its data.
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    background = reports / "decision-A_1.html"
+    background.write_bytes((work / "ref.csv").read_bytes())
+    proc = sxai_here(
+        "explain", work / "model.onnx", "--data", work / "rows.csv", "--id-column", "app",
+        "--background", background, "--max-evals", "200", "--report-dir", reports,
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "'A/1'", "--background")
+    assert background.read_bytes() == (work / "ref.csv").read_bytes()
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {work / 'model.onnx'}\nout: c.yaml\n")
+    proc = sxai_here(
+        "explain", "--config", config, "--data", work / "rows.csv", "--id-column", "app",
+        "--background", work / "ref.csv", cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "--out", "--config")
+    assert config.read_text().startswith("model:")
+    proc = sxai_here(
+        "audit", work / "model.onnx", "--data", data, "--report", data,
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "--report", "--data")
+    assert data.read_bytes() == (work / "rows.csv").read_bytes()
+
+
+def _results(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
+    """No placeholder is rewritten after the commit: the ids staged are the ids recorded."""
+    from importlib import import_module
+
+    from surrogate_xai.audit import store as store_module
+    from surrogate_xai.cli import _config
+
+    explain = import_module("surrogate_xai.cli.explain")
+    store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
+    settings = _config.ExplainSettings(
+        model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
+        id_column="app", max_evals=200, report_dir=reports, store=str(store), out=out,
+    )  # fmt: skip
+    inputs = explain.read_inputs(settings)
+    staged_ids: list[list[str]] = []
+
+    def look(position: int) -> None:
+        # Inside the store's transaction, before its commit: the staged results file already
+        # holds the final record ids (a hidden temporary file next to --out).
+        if position == 0:
+            (tmp,) = tmp_path.glob(".r.jsonl.*.tmp")
+            staged_ids.append([r["record_id"] for r in _results(tmp)])
+
+    store_module._between_inserts = look
+    try:
+        run = explain._run(settings, inputs, None, explain.Progress(enabled=False))
+    finally:
+        store_module._between_inserts = None
+        assert inputs.store is not None
+        inputs.store.close()
+    ids = [r["record_id"] for r in _results(out)]
+    assert staged_ids == [ids]
+    assert run.record_ids == ids
+    with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
+        assert [r["record_id"] for r in audit.records()] == ids
+    for rid, line in zip(ids, _results(out), strict=True):
+        assert rid in (reports / explain.report_name(line["decision_id"])).read_text()
+
+
+def test_a_rename_failing_after_the_commit_still_writes_the_rest(work, tmp_path, capsys):
+    from importlib import import_module
+
+    from surrogate_xai.audit import store as store_module
+    from surrogate_xai.cli import _config
+
+    explain = import_module("surrogate_xai.cli.explain")
+    store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
+    settings = _config.ExplainSettings(
+        model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
+        id_column="app", max_evals=200, report_dir=reports, store=str(store), out=out,
+    )  # fmt: skip
+    inputs = explain.read_inputs(settings)
+
+    def block(position: int) -> None:
+        if position == 0:  # during the store's transaction: --out becomes a folder
+            out.mkdir()
+
+    store_module._between_inserts = block
+    try:
+        with pytest.raises(sx.exceptions.InputError) as info:
+            explain._run(settings, inputs, None, explain.Progress(enabled=False))
+    finally:
+        store_module._between_inserts = None
+        assert inputs.store is not None
+        inputs.store.close()
+    message = str(info.value)
+    assert str(out) in message
+    assert f"the {N_ROWS} audit records were committed" in message
+    # Every other output was renamed into place, and no temporary file is left.
+    assert len(list(reports.glob("decision-*.html"))) == N_ROWS
+    assert list(tmp_path.glob(".*.tmp")) == []
+    assert list(reports.glob(".*.tmp")) == []
+    with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
+        ids = [r["record_id"] for r in audit.records()]
+    assert len(ids) == N_ROWS
+    assert all(any(rid in p.read_text() for p in reports.iterdir()) for rid in ids)
+
+
+INTERRUPTED = """
+import os, signal, sys
+from surrogate_xai.audit import store
+from surrogate_xai.cli import main
+
+def interrupt(position):
+    if position == 1:  # Ctrl-C inside the store's transaction, just before its commit
+        os.kill(os.getpid(), signal.SIGINT)
+
+store._between_inserts = interrupt
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_after_the_records_still_renames_every_output(work, tmp_path):
+    store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
+    args = explain_args(work, tmp_path, "--out", out, "--report-dir", reports, "--store", store)
+    proc = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, *map(str, args), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    # The interrupt is honoured (exit 130), but only after every output is in place.
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr
+    with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
+        ids = [r["record_id"] for r in audit.records()]
+    assert len(ids) == N_ROWS
+    assert [r["record_id"] for r in _results(out)] == ids
+    assert len(list(reports.glob("decision-*.html"))) == N_ROWS
+    assert list(tmp_path.glob(".*.tmp")) == []
+    assert list(reports.glob(".*.tmp")) == []
+
+
+def test_outputs_get_the_umask_mode_keep_an_existing_mode_and_follow_symlinks(
+    work, tmp_path, capsys
+):
+    import os
+    import stat
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    old = os.umask(0o027)
+    try:
+        reports = tmp_path / "reports"
+        kept = tmp_path / "kept.jsonl"
+        kept.write_text("old\n")
+        kept.chmod(0o604)
+        target = tmp_path / "real.jsonl"
+        target.write_text("old\n")
+        target.chmod(0o644)
+        link = tmp_path / "link.jsonl"
+        link.symlink_to(target)
+        for out in (tmp_path / "new.jsonl", kept, link):
+            proc = sxai_here(
+                *explain_args(work, tmp_path, "--out", out, "--report-dir", reports),
+                cwd=tmp_path,
+                capsys=capsys,
+            )
+            assert proc.returncode == 0, proc.stderr
+        assert mode(tmp_path / "new.jsonl") == 0o640  # 0666 & ~0027, not mkstemp's 0600
+        assert {mode(p) for p in reports.glob("decision-*.html")} == {0o640}
+        assert mode(kept) == 0o604
+        assert link.is_symlink()  # the link stays; the file it points to is replaced
+        assert len(_results(target)) == N_ROWS
+        assert mode(target) == 0o644
+        audit = sxai_here(
+            "audit", work / "model.onnx", "--data", work / "ref.csv", "--report",
+            tmp_path / "audit.html", "--n-explain", "10", cwd=tmp_path, capsys=capsys,
+        )  # fmt: skip
+        assert audit.returncode == 0, audit.stderr
+        assert mode(tmp_path / "audit.html") == 0o640
+    finally:
+        os.umask(old)
+    # A device is refused before any work (renaming over it would replace the device node).
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--out", "/dev/null"), cwd=tmp_path, capsys=capsys
+    )
+    assert_user_error(proc, "/dev/null", "not a regular file")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize(
+    ("cell", "fragments"),
+    [
+        ("A\x00B", ["rows.csv", "id column 'app'", "NUL", "row 2"]),
+        ("A/0", ["rows.csv", "'A/0' appears more than once in 'app'", "rows 0 and 2"]),
+    ],
+)
+def test_bad_ids_are_refused_when_the_data_is_read(work, tmp_path, capsys, cell, fragments):
+    rows = pd.read_csv(work / "rows.csv", dtype=str)
+    rows.loc[2, "app"] = cell
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    store = tmp_path / "audit.db"
+    proc = sxai_here(
+        "explain", work / "model.onnx", "--data", tmp_path / "rows.csv", "--id-column", "app",
+        "--background", work / "ref.csv", "--store", store, "--out", tmp_path / "r.jsonl",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, *fragments)
+    assert not store.exists()  # refused before the store was even opened
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_folder_given_as_a_file_is_named_as_a_folder(work, tmp_path, capsys):
+    proc = sxai_here(
+        "explain", work / "model.onnx", "--data", tmp_path, "--background", work / "ref.csv",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    line = assert_user_error(proc, str(tmp_path), "is a folder")
+    assert "no such file" not in line
+    proc = sxai_here(
+        "explain", tmp_path, "--data", work / "rows.csv", "--background", work / "ref.csv",
+        cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "is a folder")
+
+
+def test_verify_and_replay_never_turn_a_file_into_a_store(work, explained, tmp_path, capsys):
+    run, _ = explained
+    rid = _results(run / "results.jsonl")[0]["record_id"]
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("INSERT INTO customers VALUES (1, 'x')")
+    con.commit()
+    con.close()
+    for path in (empty, other):
+        before = path.read_bytes()
+        proc = sxai_here("verify", "--store", path, cwd=tmp_path, capsys=capsys)
+        assert_user_error(proc, "no audit store", path.name)
+        proc = sxai_here(
+            "replay", rid, "--store", f"sqlite:///{path}", "--model", work / "model.onnx",
+            "--background", work / "ref.csv", cwd=tmp_path, capsys=capsys,
+        )  # fmt: skip
+        assert_user_error(proc, "no audit store", path.name)
+        assert path.read_bytes() == before
+    con = sqlite3.connect(other)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    con.close()
+    assert tables == {"customers"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragments"),
+    [
+        ("max_abs_diff", {"a": 1}, ["'max_abs_diff'", "finite number"]),
+        ("rows_checked", "abc", ["'rows_checked'", "whole number"]),
+        ("max_rel_diff", float("nan"), ["'max_rel_diff'", "finite number"]),
+        ("passed", 1, ["'passed'", "true or false"]),
+    ],
+)
+def test_parity_evidence_with_a_wrong_field_type_is_refused_before_explaining(
+    work, tmp_path, capsys, field, value, fragments
+):
+    model = sx.ONNXModel(work / "model.onnx")
+    report = sx.ParityReport(
+        rows_checked=10, output_kind="probability", max_abs_diff=1e-7, max_rel_diff=1e-7,
+        decision_flips=0, atol=1e-4, rtol=0.0, max_flips=0, threshold=None, passed=True,
+    )  # fmt: skip
+    body = {
+        "format": "surrogate-xai parity evidence",
+        "model_sha256": model.identity,
+        "report": {**report.to_dict(), field: value},
+    }
+    evidence = tmp_path / "bad.parity.json"
+    evidence.write_text(json.dumps(body))
+    out = tmp_path / "r.jsonl"
+    proc = sxai_here(
+        *explain_args(work, tmp_path, "--parity", evidence, "--out", out),
+        cwd=tmp_path,
+        capsys=capsys,
+    )
+    assert_user_error(proc, "bad.parity.json", *fragments)
+    assert not out.exists()
+    proc = sxai_here(
+        "audit", work / "model.onnx", "--data", work / "ref.csv", "--parity", evidence,
+        "--report", tmp_path / "a.html", cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "bad.parity.json", *fragments)
+    assert not (tmp_path / "a.html").exists()

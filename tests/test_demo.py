@@ -27,11 +27,21 @@ def test_demo_module_explains_applicants(tmp_path, capsys):
 
     with sx.AuditStore(f"sqlite:///{tmp_path / 'o' / 'audit.db'}") as store:
         assert len(store) == 3
-    # ... unless --force: then it starts a fresh audit store
+    # ... unless --force: then it starts a fresh audit store, and removes the earlier run's
+    # reports (a stale report would name a record that is not in the new store) -- but only
+    # the demo's own files.
+    (tmp_path / "o" / "notes.txt").write_text("mine\n")
+    (tmp_path / "o" / "reports" / "mine.html").write_text("mine\n")
     assert demo.main(["--out", str(tmp_path / "o"), "--rows", "2", "--quiet", "--force"]) == 0
 
     with sx.AuditStore(f"sqlite:///{tmp_path / 'o' / 'audit.db'}") as store:
         assert len(store) == 2
+        ids = {r["record_id"] for r in store.records()}
+    reports = sorted((tmp_path / "o" / "reports").glob("decision-*.html"))
+    assert len(reports) == 2
+    assert all(any(rid in p.read_text() for rid in ids) for p in reports)
+    assert (tmp_path / "o" / "notes.txt").read_text() == "mine\n"
+    assert (tmp_path / "o" / "reports" / "mine.html").read_text() == "mine\n"
 
 
 def test_catalogue_covers_every_unprotected_column():

@@ -178,3 +178,52 @@ def test_parity_evidence_travels_with_the_model_bytes(tmp_path, gbm_regressor):
         read_parity_evidence(tmp_path / "not.json", model)
     with pytest.raises(ConfigurationError, match="no parity report"):
         write_parity_evidence(tmp_path / "x.json", sx.ONNXModel(path))
+
+
+def _evidence_report() -> dict:
+    return sx.check_parity(native(PROBS), exported(PROBS), rows(4)).to_dict()
+
+
+def test_from_dict_round_trips_a_real_report():
+    d = _evidence_report()
+    report = sx.ParityReport.from_dict(json.loads(json.dumps(d)))
+    assert report == sx.ParityReport.from_dict(d)
+    assert report.to_dict() == d
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"max_abs_diff": {"a": 1}}, "'max_abs_diff' must be a finite number"),
+        ({"max_abs_diff": float("nan")}, "'max_abs_diff' must be a finite number"),
+        ({"atol": float("inf")}, "'atol' must be a finite number"),
+        ({"rows_checked": "abc"}, "'rows_checked' must be a whole number"),
+        ({"rows_checked": 1.5}, "'rows_checked' must be a whole number"),
+        ({"decision_flips": True}, "'decision_flips' must be a whole number"),
+        ({"passed": "yes"}, "'passed' must be true or false"),
+        ({"output_kind": 3}, "'output_kind' must be text"),
+        ({"threshold": "0.5"}, "'threshold' must be a finite number or null"),
+        ({"worst_output": "nope"}, "'worst_output' 'nope' is not one of its outputs"),
+        ({"outputs": "p0"}, "'outputs' must be a list"),
+        ({"outputs": [1]}, "outputs[0] must be an object"),
+    ],
+)
+def test_from_dict_names_a_field_of_the_wrong_type(change, fragment):
+    from surrogate_xai.exceptions import SerializationError
+
+    with pytest.raises(SerializationError) as info:
+        sx.ParityReport.from_dict({**_evidence_report(), **change})
+    assert fragment in str(info.value)
+
+
+def test_from_dict_checks_each_output_too():
+    from surrogate_xai.exceptions import SerializationError
+
+    d = _evidence_report()
+    d["outputs"][1]["scale"] = None
+    with pytest.raises(SerializationError, match=r"'outputs\[1\]\.scale' must be a finite"):
+        sx.ParityReport.from_dict(d)
+    d = _evidence_report()
+    d["rows_checked"] = 4.0 + 0  # a float where a count belongs
+    with pytest.raises(SerializationError, match="rows_checked"):
+        sx.ParityReport.from_dict(d)

@@ -287,7 +287,9 @@ def test_write_html_replaces_atomically(tmp_path: Path) -> None:
     write_html(str(target), f"<p>two {UNICODE}</p>")
     assert target.read_text(encoding="utf-8") == f"<p>two {UNICODE}</p>"
     assert _leftovers(tmp_path) == []
-    assert (target.stat().st_mode & 0o777) == 0o644
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~umask  # a new file follows the umask
 
 
 def test_write_html_failure_leaves_old_file_and_no_temp(

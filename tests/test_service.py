@@ -548,6 +548,36 @@ def test_serve_refuses_to_start_without_keys_or_with_bad_inputs(files, tmp_path)
     assert "file-key-123" not in bad_method.stderr
 
 
+def assert_one_line_start_up_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: "), proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, (fragment, proc.stderr)
+
+
+def test_a_key_file_that_is_not_utf8_is_a_one_line_error(files, tmp_path):
+    key_file = tmp_path / "keys.bin"
+    key_file.write_bytes(b"secret-\xff\xfe-key\n")
+    proc = run_serve(files, "--api-key-file", str(key_file))
+    assert_one_line_start_up_error(proc, "keys.bin", "not UTF-8")
+    assert "secret" not in proc.stderr
+
+
+def test_a_port_in_use_or_an_unknown_host_is_a_one_line_error(files):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = run_serve(files, "--port", str(port), "--no-auth")
+    assert_one_line_start_up_error(in_use, f"127.0.0.1:{port}", "in use")
+    unknown = run_serve(files, "--host", "no-such-host.invalid", "--no-auth")
+    assert_one_line_start_up_error(unknown, "no-such-host.invalid", "cannot be resolved")
+
+
 def test_no_auth_and_key_file(files, tmp_path):
     key_file = tmp_path / "keys.txt"
     key_file.write_text("file-key-123, file-key-456\n")

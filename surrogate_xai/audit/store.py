@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,6 +55,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     make_url,
     select,
     text,
@@ -213,6 +215,12 @@ class AuditStore:
     timeout : float
         Seconds a writer waits for another writer's lock (SQLite's busy timeout, PostgreSQL's
         ``lock_timeout``); then the batch fails with :class:`AuditError`.
+    create : bool
+        Create the tables (and the SQLite file) when they are missing (default). With
+        ``False`` the store must already exist: a missing SQLite file, or a database without
+        the audit tables (an empty file, another application's database), raises
+        :class:`AuditError` and is left exactly as it was, so checking a path (``sxai
+        verify``, ``sxai replay``) never turns it into an empty store that "verifies".
 
     Examples
     --------
@@ -222,7 +230,9 @@ class AuditStore:
     True
     """
 
-    def __init__(self, url: str | URL = "sqlite:///audit.db", *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | URL = "sqlite:///audit.db", *, timeout: float = 30.0, create: bool = True
+    ) -> None:
         try:
             parsed = make_url(url)
         except SQLAlchemyError as exc:
@@ -240,8 +250,21 @@ class AuditStore:
         self._lock_timeout_ms = max(1, int(timeout * 1000))
         if self._dialect == "sqlite":
             _sqlite_begin(self._engine, timeout)
+        if not create and self._dialect == "sqlite":
+            # Connecting to a SQLite file that does not exist creates it (empty): check first.
+            database = parsed.database or ""
+            plain = database not in ("", ":memory:") and not database.startswith("file:")
+            if plain and not os.path.isfile(database):
+                self._engine.dispose()
+                raise AuditError(f"no audit store at {self.url} (no such file)")
         try:
-            self._create()
+            if create:
+                self._create()
+            else:
+                self._open_existing()
+        except AuditError:
+            self._engine.dispose()
+            raise
         except SQLAlchemyError as exc:
             self._engine.dispose()
             detail = _hide_password(str(exc), parsed.password)
@@ -285,6 +308,24 @@ class AuditStore:
                     f"{head.format_version}; this release writes version {VERSION}"
                 )
 
+    def _open_existing(self) -> None:
+        """Check, without writing anything, that the audit tables exist and their version."""
+        with self._read() as conn:
+            inspector = inspect(conn)
+            missing = [t.name for t in (_records, _head) if not inspector.has_table(t.name)]
+            if missing:
+                raise AuditError(
+                    f"no audit store at {self.url} (the database has no table "
+                    f"{', '.join(missing)}; it was left unchanged)"
+                )
+            head = conn.execute(select(_head.c.format_version).where(_head.c.id == 1)).first()
+        # A missing head row is left for verify() to report (it names it as a finding).
+        if head is not None and head.format_version != VERSION:
+            raise AuditError(
+                f"the audit store at {self.url} holds records of format version "
+                f"{head.format_version}; this release writes version {VERSION}"
+            )
+
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction (SQLite: ``BEGIN IMMEDIATE``, see :func:`_sqlite_begin`)."""
@@ -312,6 +353,7 @@ class AuditStore:
         decision_ids: Sequence[str] | None = None,
         *,
         outcomes: Sequence[Mapping[str, Any] | None] | None = None,
+        record_ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Append one record per explained row, in one transaction (all or nothing).
 
@@ -327,6 +369,12 @@ class AuditStore:
         outcomes : sequence of dict, optional
             Per row, what the caller decided with the prediction, e.g.
             ``{"decision": "declined", "threshold": 0.5}``; stored as given.
+        record_ids : sequence of str, optional
+            The new records' ids, one per row, chosen by the caller (default: new random
+            ids). Each must be a random UUID in canonical form (``str(uuid.uuid4())``),
+            unique in the batch and not already in the store; otherwise :class:`AuditError`
+            and nothing is recorded. This lets a caller write files that name the records
+            before committing them (``sxai explain`` does), with nothing to rewrite after.
 
         Returns
         -------
@@ -355,6 +403,7 @@ class AuditStore:
         for i, o in enumerate(row_outcomes):
             if o is not None and not isinstance(o, Mapping):
                 raise AuditError(f"outcomes[{i}] must be a dict or None, got {type(o).__name__}")
+        new_ids = _record_id_list(record_ids, n)
         if n == 0:
             return []
         batch_id, recorded_at = str(uuid.uuid4()), utc_now()
@@ -369,7 +418,7 @@ class AuditStore:
                 reasons=row_reasons[i],
                 outcome=row_outcomes[i],
                 batch={"id": batch_id, "position": i, "size": n},
-                record_id=str(uuid.uuid4()),
+                record_id=new_ids[i],
                 recorded_at=recorded_at,
             )
             try:
@@ -383,6 +432,10 @@ class AuditStore:
                     select(_head.c.sequence, _head.c.hash).where(_head.c.id == 1).with_for_update()
                 ).one()
                 sequence, prev = int(head.sequence), str(head.hash)
+                if record_ids is not None:
+                    # Under the write lock, so no other writer can take an id in between;
+                    # the unique column would refuse it too, but with a database's words.
+                    _check_new_ids(conn, new_ids)
                 for i, body in enumerate(bodies):
                     sealed = seal(body, sequence + 1 + i, prev)
                     conn.execute(
@@ -546,6 +599,45 @@ class AuditStore:
         if not row_independent(record["method"]["name"]):
             batch = list(self.records(batch_id=record["batch"]["id"]))
         return replay_record(record, model, background, batch=batch)
+
+
+def _record_id_list(record_ids: Sequence[str] | None, n: int) -> list[str]:
+    """Caller-chosen record ids, checked (or ``n`` new random ones)."""
+    if record_ids is None:
+        return [str(uuid.uuid4()) for _ in range(n)]
+    ids = decision_list(record_ids, n, "record_ids")
+    for i, rid in enumerate(ids):
+        if not isinstance(rid, str):
+            raise AuditError(f"record_ids[{i}] must be a string, got {type(rid).__name__}")
+        try:
+            parsed = uuid.UUID(rid)
+        except ValueError:
+            parsed = None
+        # Canonical form only (lower case, hyphens): the id is looked up as text.
+        if parsed is None or parsed.version != 4 or str(parsed) != rid:
+            raise AuditError(
+                f"record_ids[{i}] is {rid[:60]!r}, not a random UUID in canonical form "
+                "(str(uuid.uuid4()))"
+            )
+    seen: set[str] = set()
+    for rid in ids:
+        if rid in seen:
+            raise AuditError(f"record_ids: {rid} is given more than once")
+        seen.add(rid)
+    return ids
+
+
+def _check_new_ids(conn: Connection, ids: list[str]) -> None:
+    for start in range(0, len(ids), _PAGE):
+        taken = conn.execute(
+            select(_records.c.record_id)
+            .where(_records.c.record_id.in_(ids[start : start + _PAGE]))
+            .limit(1)
+        ).first()
+        if taken is not None:
+            raise AuditError(
+                f"nothing was recorded: record id {taken.record_id} is already in the audit store"
+            )
 
 
 def _postgres_triggers(conn: Connection) -> None:

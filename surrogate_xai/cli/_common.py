@@ -12,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 
+from .._files import output_mode, write_target
 from ..exceptions import InputError, SurrogateXAIError, TamperedRecordError
 from ..inputs import (
     FileMissingColumnError,
@@ -122,14 +125,50 @@ def shown_url(value: str) -> str:
 
 
 def existing_store(value: str) -> str:
-    """The URL of a store that must already exist (a SQLite file is checked, not created)."""
+    """The URL of a store that must already exist (a SQLite file is checked, not created).
+
+    Open it with ``AuditStore(url, create=False)``: a database without the audit tables (an
+    empty file, another application's database) is then refused instead of being turned
+    into an empty audit store.
+    """
     url = store_url(value)
-    prefix = "sqlite:///"
-    if url.startswith(prefix):
-        path = Path(url[len(prefix) :].split("?", 1)[0])
-        if not path.is_file():
-            raise InputError(f"no audit store at {path} (no such file)")
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise InputError(f"no audit store at {path} (no such file)")
     return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URL (None for other URLs)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    return Path(url[len(prefix) :].split("?", 1)[0])
+
+
+def check_distinct_paths(outputs: dict[str, Path], inputs: dict[str, Path]) -> None:
+    """Refuse an output path that is also an input (or another output) of the same run.
+
+    ``--out audit.db --store audit.db`` would rename the results over the audit store (and
+    its years of records); ``--out rows.csv --data rows.csv`` would replace the input. Paths
+    are compared after resolving symlinks, ``..`` and the working folder, so two spellings of
+    one file are the same file. ``outputs`` and ``inputs`` map a label (an option name) to a
+    path.
+    """
+
+    def real(p: Path) -> str:
+        return os.path.normcase(os.path.realpath(p))
+
+    seen: dict[str, str] = {real(p): label for label, p in inputs.items()}
+    for label, p in outputs.items():
+        key = real(p)
+        other = seen.get(key)
+        if other is not None:
+            raise InputError(
+                f"{label} {p} is the same file as {other}; it would be overwritten: "
+                "give another path"
+            )
+        seen[key] = label
 
 
 # -- output files ----------------------------------------------------------------------------------
@@ -147,9 +186,10 @@ def check_writable_dir(path: Path, what: str, *, create: bool = False) -> None:
     nearest existing ancestor is a writable folder): the command creates it, with its
     parents, when it writes.
     """
+    # A symlink is written through to its target; a device or pipe is refused here, before
+    # any work (renaming a file over /dev/stdout would replace the device node).
+    path = write_target(path, what)
     parent = path.parent if path.parent != Path("") else Path(".")
-    if path.is_dir():
-        raise InputError(f"{what} {path} is a folder, not a file")
     if not parent.is_dir():
         if not create:
             raise InputError(f"{what}: the folder {parent} does not exist")
@@ -168,66 +208,97 @@ class StagedFiles:
     file systems) and fsyncs it; :meth:`commit` renames them all; :meth:`discard` removes
     every temporary file. Until :meth:`commit`, nothing the user can see has changed. Every
     error names the user's path, never a temporary one.
+
+    Permissions and links follow :mod:`surrogate_xai._files`: an existing file keeps its mode,
+    a new one gets ``0666 & ~umask`` (not mkstemp's ``0600``), a symlink's target is replaced
+    (not the link), and a device or pipe is refused.
     """
 
     def __init__(self) -> None:
-        self._staged: list[tuple[Path, Path]] = []
+        # (temporary file, file it replaces, path as the user gave it)
+        self._staged: list[tuple[Path, Path, Path]] = []
 
     def stage(self, path: Path, text: str) -> None:
-        parent = path.parent if path.parent != Path("") else Path(".")
+        target = write_target(path)
+        parent = target.parent if target.parent != Path("") else Path(".")
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+            mode = output_mode(target)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
         except OSError as exc:
             raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
-        self._staged.append((Path(tmp), path))
+        self._staged.append((Path(tmp), target, path))
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                os.chmod(tmp, mode)  # mkstemp gives 0600; see the class docstring
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
             raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
 
-    def rewrite(self, replace: dict[str, str]) -> None:
-        """Substitute strings of equal length in every staged file (ids known only later).
-
-        Equal lengths keep each file's size, so this cannot run out of space.
-        """
-        if not replace:
-            return
-        for tmp, path in self._staged:
-            try:
-                text = tmp.read_text(encoding="utf-8")
-                for old, new in replace.items():
-                    text = text.replace(old, new)
-                with tmp.open("r+", encoding="utf-8", newline="\n") as fh:
-                    fh.write(text)
-                    fh.truncate()
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            except OSError as exc:
-                raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
-
     def commit(self) -> list[Path]:
-        """Rename every staged file into place; returns the final paths."""
-        done = []
-        for tmp, path in self._staged:
-            if path.is_dir():
-                raise InputError(f"{path} is a folder, not a file")
+        """Rename every staged file into place; returns the final paths (as given).
+
+        Every rename is attempted even when one fails (after the audit records are committed
+        each output that can be written must be), then the failures are reported together:
+        :class:`InputError` naming each output that was not written and why. A failed file's
+        temporary copy is removed.
+        """
+        done: list[Path] = []
+        failed: list[str] = []
+        for tmp, target, path in self._staged:
             try:
-                os.replace(tmp, path)
+                if target.is_dir():
+                    raise IsADirectoryError(21, "is a folder, not a file")
+                os.replace(tmp, target)
             except OSError as exc:
-                raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
+                failed.append(f"{path} ({exc.strerror or type(exc).__name__})")
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                continue
             done.append(path)
         self._staged = []
+        if failed:
+            shown = "; ".join(failed[:3]) + (
+                f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+            )
+            written = f"; the other {len(done)} outputs were written" if done else ""
+            raise InputError(f"not written: {shown}{written}")
         return done
 
     def discard(self) -> None:
-        for tmp, _ in self._staged:
+        for tmp, _, _ in self._staged:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         self._staged = []
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then raise it.
+
+    Used from the audit commit to the last rename: once records are committed, the files that
+    carry their ids must be renamed into place, so an interrupt in between must not leave
+    records without their results and reports. Outside the main thread (where signal handlers
+    cannot be set) the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    # Only reached when the block finished normally: an exception already propagating wins.
+    if caught:
+        raise KeyboardInterrupt
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -261,7 +332,9 @@ __all__ = [
     "EXIT_USAGE",
     "FileMissingColumnError",
     "StagedFiles",
+    "check_distinct_paths",
     "check_writable_dir",
+    "deferred_interrupts",
     "existing_store",
     "fail",
     "load_catalogue",
@@ -271,6 +344,7 @@ __all__ = [
     "read_csv",
     "read_table",
     "shown_url",
+    "sqlite_path",
     "stderr_is_terminal",
     "store_url",
     "tensor_input",

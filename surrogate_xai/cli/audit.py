@@ -22,6 +22,7 @@ from ..exceptions import InputError
 from ..parity import read_parity_evidence
 from . import _config
 from ._common import (
+    check_distinct_paths,
     check_writable_dir,
     load_catalogue,
     load_model,
@@ -43,16 +44,34 @@ def run_audit(
     parity: object = None,
     command: str | None = None,
     progress: Progress | None = None,
+    config: Path | None = None,
 ) -> Path:
-    """Build the audit report ``settings`` describes and write it; returns its path."""
+    """Build the audit report ``settings`` describes and write it; returns its path.
+
+    ``config`` is the ``--config`` file, if any (only to refuse writing over it).
+    """
     progress = progress or Progress(enabled=False)
     if settings.model is None or settings.data is None or settings.report is None:
         which = (
             "MODEL" if settings.model is None else "--data" if settings.data is None else "--report"
         )
         raise InputError(f"missing {which} (give it on the command line or in --config)")
-    # Where the report goes is checked first: a bad path must not cost a whole audit.
+    # Where the report goes is checked first: a bad path must not cost a whole audit. Nor
+    # may it be one of the inputs (the report would be renamed over the data or the model).
     check_writable_dir(settings.report, "--report")
+    inputs = {
+        label: value
+        for label, value in (
+            ("MODEL", settings.model),
+            ("--data", settings.data),
+            ("--background", settings.background),
+            ("--catalogue", settings.catalogue),
+            ("--parity", settings.parity),
+            ("--config", config),
+        )
+        if value is not None
+    }
+    check_distinct_paths({"--report": settings.report}, inputs)
     report = import_module("surrogate_xai.report")
     raw = read_csv(settings.data)
     target = None
@@ -180,6 +199,8 @@ def audit(
     with user_errors():
         settings = _config.resolve(AuditSettings, ctx, given, config)
         command = shlex.join(["sxai", *sys.argv[1:]])
-        path = run_audit(settings, command=command, progress=Progress(not settings.quiet))
+        path = run_audit(
+            settings, command=command, progress=Progress(not settings.quiet), config=config
+        )
     if not settings.quiet:
         typer.echo(f"audit report: {path}")

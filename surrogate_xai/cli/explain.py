@@ -6,8 +6,11 @@ results file and every report are rendered in memory and written to temporary fi
 their final paths; only then are the audit records committed, in one transaction; only then
 are the files renamed into place. So a failure while writing an output leaves no records, a
 failure of the store leaves no outputs, and the only step after the commit is a rename per
-file (plus putting the new record ids into the already written files, which keeps their
-size). A failure leaves no half-written file and no partial batch.
+file. The record ids are chosen before anything is written, so the staged files already
+carry them. From the commit to the last rename Ctrl-C is held back; a rename that fails is
+named, the others are still done. A failure leaves no half-written file and no partial
+batch; a process killed outright (SIGKILL, power loss) after the commit can leave the staged
+files, with their real record ids, as hidden ``.NAME.XXXX.tmp`` files next to the outputs.
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, output_ind
 from . import _config
 from ._common import (
     StagedFiles,
+    check_distinct_paths,
     check_writable_dir,
+    deferred_interrupts,
     load_catalogue,
     load_model,
     plain_float,
     read_csv,
     read_table,
     shown_url,
+    sqlite_path,
     store_url,
     user_errors,
 )
@@ -108,10 +114,28 @@ def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list
         raise InputError(
             f"{name}: id column {id_column!r} is empty at row {int(np.flatnonzero(ids.isna())[0])}"
         )
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise InputError(f"{name}: id {dup.iloc[0]!r} appears more than once in {id_column!r}")
-    return [str(v) for v in ids]
+    out = [str(v) for v in ids]
+    # The ids go into the audit store as text: what a database refuses (PostgreSQL text holds
+    # no NUL, neither backend takes a lone surrogate) is refused here, naming file, column and
+    # row, before any work, rather than by the store after the whole batch is explained.
+    for row, value in enumerate(out):
+        if "\x00" in value:
+            raise InputError(f"{name}: id column {id_column!r} has a NUL character at row {row}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                f"{name}: id column {id_column!r} at row {row} is not valid text (a lone surrogate)"
+            ) from None
+    first: dict[str, int] = {}
+    for row, value in enumerate(out):
+        if value in first:
+            raise InputError(
+                f"{name}: id {value!r} appears more than once in {id_column!r} "
+                f"(rows {first[value]} and {row})"
+            )
+        first[value] = row
+    return out
 
 
 def score_index(model: ONNXModel, score: str | None) -> int:
@@ -134,8 +158,43 @@ def report_name(decision_id: str) -> str:
     return "decision-" + re.sub(r"[^A-Za-z0-9._-]", "_", decision_id)[:120] + ".html"
 
 
-def read_inputs(settings: ExplainSettings) -> Inputs:
-    """Read and check every input; nothing is evaluated yet."""
+def _check_outputs_are_not_inputs(
+    settings: ExplainSettings,
+    model: Path,
+    data: Path,
+    background: Path,
+    config: Path | None,
+    decision_ids: list[str],
+) -> None:
+    # An output renamed over an input destroys it: --out audit.db --store audit.db replaces
+    # the audit store (every earlier record) with the results, --out rows.csv --data rows.csv
+    # the data. Compared as real paths (symlinks, "..", the working folder resolved).
+    inputs: dict[str, Path] = {"MODEL": model, "--data": data, "--background": background}
+    for label, value in (
+        ("--catalogue", settings.catalogue),
+        ("--parity", settings.parity),
+        ("--config", config),
+    ):
+        if value is not None:
+            inputs[label] = value
+    if settings.store:
+        db = sqlite_path(store_url(settings.store))
+        if db is not None:
+            inputs["--store"] = db
+    outputs: dict[str, Path] = {}
+    if settings.out is not None:
+        outputs["--out"] = settings.out
+    if settings.report_dir is not None:
+        for d in decision_ids:
+            outputs[f"the report of {d!r}"] = settings.report_dir / report_name(d)
+    check_distinct_paths(outputs, inputs)
+
+
+def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs:
+    """Read and check every input; nothing is evaluated yet.
+
+    ``config`` is the ``--config`` file, if any (only to refuse writing over it).
+    """
     model_path, data_path, bg_path = _require(settings)
     raw = read_csv(data_path)
     decision_ids = _decision_ids(raw, settings.id_column, str(data_path))
@@ -172,6 +231,7 @@ def read_inputs(settings: ExplainSettings) -> Inputs:
             raise InputError(f"--report-dir: {taken} is a folder, so the report cannot be written")
         if settings.out is not None and settings.out in files:
             raise InputError(f"--out {settings.out} is also the path of a report")
+    _check_outputs_are_not_inputs(settings, model_path, data_path, bg_path, config, decision_ids)
     store = AuditStore(store_url(settings.store)) if settings.store else None
     return Inputs(model, X, background, decision_ids, score, catalogue, store)
 
@@ -256,7 +316,11 @@ def replay_command(record_id: str, settings: ExplainSettings) -> str:
 
 
 def run_explain(
-    settings: ExplainSettings, *, parity: Any = None, progress: Progress | None = None
+    settings: ExplainSettings,
+    *,
+    parity: Any = None,
+    progress: Progress | None = None,
+    config: Path | None = None,
 ) -> ExplainRun:
     """Explain every row of ``settings.data``; write results, records and reports.
 
@@ -267,13 +331,15 @@ def run_explain(
         Export evidence to show in the reports (the demo has it; a bare ONNX file does not).
     progress : Progress, optional
         Where progress is shown (default: none).
+    config : Path, optional
+        The ``--config`` file the settings came from (no output may be written over it).
 
     Returns
     -------
     ExplainRun
     """
     progress = progress or Progress(enabled=False)
-    inputs = read_inputs(settings)
+    inputs = read_inputs(settings, config)
     try:
         if parity is None and settings.parity is not None:
             parity = read_parity_evidence(settings.parity, inputs.model)
@@ -312,15 +378,16 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
         {"decision": r["decision"], "threshold": settings.threshold, "output": r["output"]}
         for r in results
     ]
-    # Record ids are given by the store when it commits, which happens after every file is
-    # written; until then each row carries a random placeholder of the same length (a uuid),
-    # replaced in the written files once the ids are known.
-    placeholders = [str(uuid.uuid4()) for _ in results] if inputs.store is not None else None
-    if placeholders is not None:
-        for line, rid in zip(results, placeholders, strict=True):
+    # The record ids are chosen here, before anything is written (the store takes them as
+    # given, after checking they are new uuid4s), so the results file and every report are
+    # staged with their final ids and nothing has to be rewritten after the commit.
+    record_ids = [str(uuid.uuid4()) for _ in results] if inputs.store is not None else None
+    if record_ids is not None:
+        for line, rid in zip(results, record_ids, strict=True):
             line["record_id"] = rid
     run = ExplainRun(exp, reasons, results, exp.output_names[k], seconds)
     staged = StagedFiles()
+    committed = False
     try:
         if settings.out is not None:
             text = "".join(
@@ -348,25 +415,35 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
                     staged.stage(path, html)
                     run.reports.append(path)
                     advance()
-        if inputs.store is not None and placeholders is not None:
-            record_ids = inputs.store.record(
-                exp, reasons=reasons, decision_ids=inputs.decision_ids, outcomes=outcomes
-            )
-            run.record_ids = record_ids
-            for line, rid in zip(results, record_ids, strict=True):
-                line["record_id"] = rid
-            staged.rewrite(dict(zip(placeholders, record_ids, strict=True)))
-        staged.commit()
-    except SurrogateXAIError as exc:
-        if run.record_ids is not None:
-            # Only a rename failed after the commit: say which records exist.
-            raise InputError(
-                f"{exc} (the {len(run.record_ids)} audit records were committed; their ids "
-                f"start with {run.record_ids[0]})"
-            ) from exc
-        raise
+        # From the commit of the records to the last rename, Ctrl-C is held back (and raised
+        # afterwards): records whose results and reports were never renamed into place would
+        # be records nobody can find from the outputs.
+        with deferred_interrupts():
+            if inputs.store is not None and record_ids is not None:
+                inputs.store.record(
+                    exp,
+                    reasons=reasons,
+                    decision_ids=inputs.decision_ids,
+                    outcomes=outcomes,
+                    record_ids=record_ids,
+                )
+                run.record_ids = record_ids
+            committed = True
+            try:
+                staged.commit()
+            except SurrogateXAIError as exc:
+                if run.record_ids is None:
+                    raise
+                # Only renames failed after the commit (each was attempted): say which
+                # outputs are missing and that the records exist.
+                raise InputError(
+                    f"{exc}; the {len(run.record_ids)} audit records were committed (their "
+                    f"ids start with {run.record_ids[0]})"
+                ) from exc
     finally:
-        staged.discard()
+        # Before the commit nothing may remain; after it, commit() has dealt with every file.
+        if not committed:
+            staged.discard()
     return run
 
 
@@ -492,7 +569,7 @@ def explain(
     with user_errors():
         settings = _config.resolve(ExplainSettings, ctx, given, config)
         progress = Progress(enabled=not settings.quiet)
-        run = run_explain(settings, progress=progress)
+        run = run_explain(settings, progress=progress, config=config)
     if not settings.quiet:
         typer.echo(summary(run, settings))
 

@@ -2,7 +2,8 @@
 
 Both exit 0 when the check passes, 1 when it ran and failed (a replay that is not
 bit-identical, a tampered or broken chain), and 2 for a user mistake (no such store or
-record, the wrong model or background).
+record, the wrong model or background). Neither creates or changes a store: the store is
+opened with ``create=False``, so a file that is not an audit store is refused as it is.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def replay(
     ],
 ) -> None:
     """Re-run a recorded explanation; exit 0 only if it is bit-identical to the record."""
-    with user_errors(), AuditStore(existing_store(store)) as audit:
+    with user_errors(), AuditStore(existing_store(store), create=False) as audit:
         record = audit.get(record_id)
         # The record names the graph output it explained and, for a single-tensor
         # graph, the column names it was given; the model is rebuilt the same way.
@@ -52,7 +53,7 @@ def verify(
     ],
 ) -> None:
     """Check every record against its hash and the hash chain; exit 1 if anything changed."""
-    with user_errors(), AuditStore(existing_store(store)) as audit:
+    with user_errors(), AuditStore(existing_store(store), create=False) as audit:
         result = audit.verify()
     if not result.ok:
         where = (

@@ -1,13 +1,15 @@
 """``sxai serve``: the REST service (FastAPI on uvicorn).
 
 Everything is loaded and checked before the server starts, so a bad model, background,
-catalogue, store URL or a missing key ends with a one-line error and exit code 2, never with
-a server that answers 500 to every request.
+catalogue, store URL, an unreadable or missing key, a port in use or a host that does not
+resolve ends with a one-line error and exit code 2, never with a server that answers 500 to
+every request or with uvicorn's log lines.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,45 @@ import typer
 from ..service.settings import API_KEYS_ENV, METHODS
 
 logger = logging.getLogger(__name__)
+
+
+def check_listen_address(host: str, port: int) -> None:
+    """Fail with a one-line :class:`InputError` unless ``host:port`` can be listened on.
+
+    Binds (and closes) a socket on every address ``host`` resolves to, as asyncio's
+    ``create_server`` (uvicorn's) does: with ``SO_REUSEADDR`` on POSIX, so a port in
+    ``TIME_WAIT`` passes and one with a listener does not, and IPv6 addresses IPv6-only.
+    """
+    import socket
+
+    from ..exceptions import InputError
+
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise InputError(f"--host {host!r} cannot be resolved ({reason})") from None
+    for family, kind, proto, _, address in dict.fromkeys(
+        (i[0], i[1], i[2], i[3], i[4]) for i in infos
+    ):
+        with socket.socket(family, kind, proto) as sock:
+            try:
+                if os.name == "posix":
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+            except OSError as exc:
+                where = (
+                    f"[{address[0]}]:{port}"
+                    if family == socket.AF_INET6
+                    else f"{address[0]}:{port}"
+                )
+                raise InputError(
+                    f"cannot listen on {where} (--host {host} --port {port}): {exc.strerror or exc}"
+                ) from None
 
 
 def serve(
@@ -95,6 +136,11 @@ def serve(
         )
         engine = Engine.load(settings)
         app = create_app(settings, engine=engine)
+        # uvicorn reports a port in use or a host that does not resolve with its own log
+        # lines and exit code 3; checked here it is one line and exit 2 like every other
+        # start-up mistake. (Another process could still take the port in the moment
+        # between this check and uvicorn's bind; then uvicorn's own message stands.)
+        check_listen_address(host, port)
         if no_auth:
             logger.warning("serving without authentication (--no-auth)")
     # log_level "info" prints the bound address (port 0 picks a free one); the access log

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import math
 import os
-import stat
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from .._files import output_mode, write_target
 from ..exceptions import ConfigurationError
 
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -148,19 +148,20 @@ def write_html(path: str | os.PathLike[str], html: str) -> Path:
         If ``html`` is not a string.
     OSError
         If the folder does not exist or is not writable (the old file is untouched).
+    InputError
+        If ``path`` is a folder, a device or a pipe rather than a file.
     """
     if not isinstance(html, str):
         raise ConfigurationError(f"html must be a str, got {type(html).__name__}")
-    target = Path(path)
+    # A symlink is followed (the file it points to is replaced, the link stays) and a device
+    # or pipe is refused; the one rule shared with the command line's staged outputs.
+    target = write_target(path)
     folder = target.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot write report {str(target)!r}: no folder {str(folder)!r}")
-    try:
-        # Keep the permissions of the report being replaced; a new one is world-readable
-        # like any file written with open() under the usual umask.
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
+    # Keep the permissions of the report being replaced; a new one gets 0666 & ~umask, like
+    # any file written with open().
+    mode = output_mode(target)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

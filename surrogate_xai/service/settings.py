@@ -101,10 +101,20 @@ def keys_from(key_file: Path | None, environ: dict[str, str] | None = None) -> t
     ------
     OSError
         If the key file cannot be read.
+    ConfigurationError
+        If the key file is not UTF-8 text.
     """
     env = os.environ if environ is None else environ
     keys = parse_keys(env.get(API_KEYS_ENV, ""))
     if key_file is not None:
-        keys += parse_keys(Path(key_file).read_text(encoding="utf-8"))
+        try:
+            text = Path(key_file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            # A user's file, like a missing one: a one-line error, not a traceback. The bytes
+            # themselves are not shown (they may be a key).
+            raise ConfigurationError(
+                f"{key_file} is not a key file (not UTF-8 text at byte {exc.start})"
+            ) from None
+        keys += parse_keys(text)
     # Keep the first occurrence of each key; order does not matter for checking.
     return tuple(dict.fromkeys(keys))
