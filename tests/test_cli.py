@@ -726,12 +726,11 @@ def test_dask_addresses(work, tmp_path, capsys):
 
     assert ExplainSettings(dask="tcp://[::1]:8786").dask == "tcp://[::1]:8786"
     assert ExplainSettings(dask="local:2").dask == "local:2"
-    start = __import__("time").perf_counter()
     proc = sxai_here(
         *explain_args(work, tmp_path, "--dask", "local:0"), cwd=tmp_path, capsys=capsys
     )
+    # Refused by the options' validation, which runs before any input is read.
     assert_user_error(proc, "option 'dask'")
-    assert __import__("time").perf_counter() - start < 5  # refused before any work
 
 
 @pytest.mark.parametrize(
@@ -760,7 +759,6 @@ def test_audit_refuses_target_labels_it_cannot_score(work, tmp_path, capsys, lab
 
 
 def test_audit_report_path_is_checked_before_the_audit(work, tmp_path, capsys):
-    start = __import__("time").perf_counter()
     folder = tmp_path / "taken"
     folder.mkdir()
     for report, fragment in ((folder, str(folder)), (tmp_path / "no" / "a.html", "no")):
@@ -769,8 +767,16 @@ def test_audit_report_path_is_checked_before_the_audit(work, tmp_path, capsys):
             cwd=tmp_path, capsys=capsys,
         )  # fmt: skip
         line = assert_user_error(proc, fragment)
-        assert ".tmp" not in line
-    assert __import__("time").perf_counter() - start < 5
+        assert ".tmp" not in line  # the user's path, not a staged file's: refused before writing
+
+
+def test_audit_threshold_must_be_finite(work, tmp_path, capsys):
+    proc = sxai_here(
+        "audit", work / "model.onnx", "--data", work / "ref.csv", "--report",
+        tmp_path / "a.html", "--threshold", "nan", cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert_user_error(proc, "threshold", "finite")
+    assert not (tmp_path / "a.html").exists()
 
 
 # -- second review: outputs over inputs, record ids before the commit, modes, ids, stores --------

@@ -47,55 +47,23 @@ class _Settings(BaseModel):
     PATHS: ClassVar[tuple[str, ...]] = ()
 
 
-class ExplainSettings(_Settings):
-    """Every option of ``sxai explain`` (see ``sxai explain --help``)."""
+class _DecisionSettings(_Settings):
+    """The options ``sxai explain`` and ``sxai audit`` share: a model, rows, a reference, and
+    the decision made on one output."""
 
     model: Path | None = None
     data: Path | None = None
     background: Path | None = None
-    method: Method = "kernelshap"
     seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
-    max_evals: StrictInt = Field(20_000, ge=3, le=MAX_EVALS_LIMIT)
-    n_samples: StrictInt = Field(5_000, ge=10, le=MAX_SAMPLES_LIMIT)
     output: str | None = None
     score: str | None = None
     threshold: float = 0.5
     adverse: Adverse = "decrease"
-    n_reasons: StrictInt = Field(4, ge=1)
-    exclude: list[str] = Field(default_factory=list)
     catalogue: Path | None = None
     parity: Path | None = None
-    id_column: str | None = None
-    out: Path | None = None
-    report_dir: Path | None = None
-    store: str | None = None
-    dask: str | None = None
     quiet: StrictBool = False
 
-    PATHS: ClassVar[tuple[str, ...]] = (
-        "model",
-        "data",
-        "background",
-        "catalogue",
-        "parity",
-        "out",
-        "report_dir",
-        "store",
-    )
-
-    @field_validator("dask")
-    @classmethod
-    def _dask_spec(cls, v: str | None) -> str | None:
-        # Checked with the other options, before any model work (batch.dask_client checks
-        # it again when it connects).
-        # local:0 is refused here, not after the inputs are read and the explainer fitted;
-        # an IPv6 scheduler is written in brackets (tcp://[::1]:8786).
-        host = r"(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)"
-        if v is not None and not re.fullmatch(rf"local:[1-9]\d*|(tcp|tls)://{host}:\d+", v.strip()):
-            raise ValueError(
-                "must be 'local:N' (N >= 1) or a scheduler address like 'tcp://host:8786'"
-            )
-        return v
+    PATHS: ClassVar[tuple[str, ...]] = ("model", "data", "background", "catalogue", "parity")
 
     @field_validator("threshold", mode="before")
     @classmethod
@@ -112,40 +80,46 @@ class ExplainSettings(_Settings):
         return v
 
 
-class AuditSettings(_Settings):
+class ExplainSettings(_DecisionSettings):
+    """Every option of ``sxai explain`` (see ``sxai explain --help``)."""
+
+    method: Method = "kernelshap"
+    max_evals: StrictInt = Field(20_000, ge=3, le=MAX_EVALS_LIMIT)
+    n_samples: StrictInt = Field(5_000, ge=10, le=MAX_SAMPLES_LIMIT)
+    n_reasons: StrictInt = Field(4, ge=1)
+    exclude: list[str] = Field(default_factory=list)
+    id_column: str | None = None
+    out: Path | None = None
+    report_dir: Path | None = None
+    store: str | None = None
+    dask: str | None = None
+
+    PATHS: ClassVar[tuple[str, ...]] = (*_DecisionSettings.PATHS, "out", "report_dir", "store")
+
+    @field_validator("dask")
+    @classmethod
+    def _dask_spec(cls, v: str | None) -> str | None:
+        # Checked with the other options, before any model work (batch.dask_client checks
+        # it again when it connects).
+        # local:0 is refused here, not after the inputs are read and the explainer fitted;
+        # an IPv6 scheduler is written in brackets (tcp://[::1]:8786).
+        host = r"(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+)"
+        if v is not None and not re.fullmatch(rf"local:[1-9]\d*|(tcp|tls)://{host}:\d+", v.strip()):
+            raise ValueError(
+                "must be 'local:N' (N >= 1) or a scheduler address like 'tcp://host:8786'"
+            )
+        return v
+
+
+class AuditSettings(_DecisionSettings):
     """Every option of ``sxai audit`` (see ``sxai audit --help``)."""
 
-    model: Path | None = None
-    data: Path | None = None
-    background: Path | None = None
     target: str | None = None
     report: Path | None = None
-    output: str | None = None
-    score: str | None = None
-    threshold: float = 0.5
-    adverse: Adverse = "decrease"
-    catalogue: Path | None = None
-    parity: Path | None = None
     n_explain: StrictInt = Field(50, ge=1)
     background_rows: StrictInt = Field(100, ge=1)
-    seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
-    quiet: StrictBool = False
 
-    PATHS: ClassVar[tuple[str, ...]] = (
-        "model",
-        "data",
-        "background",
-        "catalogue",
-        "parity",
-        "report",
-    )
-
-    @field_validator("threshold", mode="before")
-    @classmethod
-    def _number(cls, v: object) -> object:
-        if isinstance(v, bool):
-            raise ValueError("must be a number, not a boolean")
-        return v
+    PATHS: ClassVar[tuple[str, ...]] = (*_DecisionSettings.PATHS, "report")
 
 
 def validation_message(exc: ValidationError, source: str) -> str:

@@ -32,10 +32,20 @@ from ._common import (
     write_atomic,
 )
 from ._config import AuditSettings
+from ._options import (
+    AdverseOption,
+    CatalogueOption,
+    ModelArgument,
+    ParityOption,
+    QuietOption,
+    ThresholdOption,
+)
 from ._progress import Progress
 from .explain import score_index
 
 _D = AuditSettings
+_THRESHOLD = _config.default(_D, "threshold")
+_ADVERSE = _config.default(_D, "adverse")
 
 
 def run_audit(
@@ -131,9 +141,7 @@ def run_audit(
 
 def audit(
     ctx: typer.Context,
-    model: Annotated[
-        Path | None, typer.Argument(help="The ONNX model file.", show_default=False)
-    ] = None,
+    model: ModelArgument = None,
     data: Annotated[
         Path | None,
         typer.Option(help="CSV of rows to audit the model on.", show_default=False),
@@ -163,23 +171,10 @@ def audit(
         str | None,
         typer.Option(help="Output column the decision is made on (name or index; default last)."),
     ] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Decision threshold on the score.")
-    ] = _config.default(_D, "threshold"),
-    adverse: Annotated[
-        str, typer.Option(help="'decrease' or 'increase': which way of the score is adverse.")
-    ] = _config.default(_D, "adverse"),
-    catalogue: Annotated[
-        Path | None, typer.Option(help="Reason-code catalogue (YAML).", show_default=False)
-    ] = None,
-    parity: Annotated[
-        Path | None,
-        typer.Option(
-            help="Parity evidence of the export (JSON written by "
-            "surrogate_xai.parity.write_parity_evidence; refused for other model bytes).",
-            show_default=False,
-        ),
-    ] = None,
+    threshold: ThresholdOption = _THRESHOLD,
+    adverse: AdverseOption = _ADVERSE,
+    catalogue: CatalogueOption = None,
+    parity: ParityOption = None,
     n_explain: Annotated[
         int, typer.Option(help="Rows explained for the explanation-quality section.")
     ] = _config.default(_D, "n_explain"),
@@ -192,7 +187,7 @@ def audit(
             help="YAML file of these options; options given here win.", show_default=False
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars and no summary.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write an auditor's HTML report on a model: importance, fidelity, reasons, provenance."""
     given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}

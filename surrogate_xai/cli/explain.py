@@ -54,6 +54,14 @@ from ._common import (
     user_errors,
 )
 from ._config import ExplainSettings
+from ._options import (
+    AdverseOption,
+    CatalogueOption,
+    ModelArgument,
+    ParityOption,
+    QuietOption,
+    ThresholdOption,
+)
 from ._progress import Progress
 
 #: Decision labels written to the results and the store.
@@ -449,14 +457,13 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
 
 # -- the command ---------------------------------------------------------------------------------
 _D = ExplainSettings
+_THRESHOLD = _config.default(_D, "threshold")
+_ADVERSE = _config.default(_D, "adverse")
 
 
 def explain(
     ctx: typer.Context,
-    model: Annotated[
-        Path | None,
-        typer.Argument(help="The ONNX model file.", show_default=False),
-    ] = None,
+    model: ModelArgument = None,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -499,16 +506,8 @@ def explain(
             "'probabilities[bad]') or index (default: the last column)."
         ),
     ] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Decision threshold on the score.")
-    ] = _config.default(_D, "threshold"),
-    adverse: Annotated[
-        str,
-        typer.Option(
-            help="'decrease': a score at or below the threshold is declined and reasons are "
-            "what lowers it; 'increase': a score above it is declined, reasons raise it."
-        ),
-    ] = _config.default(_D, "adverse"),
+    threshold: ThresholdOption = _THRESHOLD,
+    adverse: AdverseOption = _ADVERSE,
     n_reasons: Annotated[
         int, typer.Option(help="Principal reasons per decision, at most.")
     ] = _config.default(_D, "n_reasons"),
@@ -516,17 +515,8 @@ def explain(
         list[str] | None,
         typer.Option(help="Protected attribute never given as a reason (repeatable)."),
     ] = None,
-    catalogue: Annotated[
-        Path | None, typer.Option(help="Reason-code catalogue (YAML).", show_default=False)
-    ] = None,
-    parity: Annotated[
-        Path | None,
-        typer.Option(
-            help="Parity evidence of the export (JSON written by "
-            "surrogate_xai.parity.write_parity_evidence; refused for other model bytes).",
-            show_default=False,
-        ),
-    ] = None,
+    catalogue: CatalogueOption = None,
+    parity: ParityOption = None,
     id_column: Annotated[
         str | None,
         typer.Option(help="Column of decision ids (default: the row number, from 0)."),
@@ -562,7 +552,7 @@ def explain(
             show_default=False,
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress bars and no summary.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Explain every row of a CSV file: attributions, decision and principal reasons."""
     given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
