@@ -92,6 +92,20 @@ def drop_append_only_triggers(con: sqlite3.Connection) -> None:
 
 
 # -- the acceptance test -------------------------------------------------------------------------
+def assert_edit_is_named(store, victim: str, model, background) -> None:
+    """The 18th record was edited: verify stops there, and reading or replaying it refuses."""
+    result = store.verify()
+    assert not result.ok
+    assert result.first_bad_record_id == victim
+    assert result.first_bad_sequence == 18
+    assert result.records == 17
+    assert "does not match its hash" in result.reason
+    with pytest.raises(TamperedRecordError, match=victim):
+        store.get(victim)
+    with pytest.raises(TamperedRecordError, match=victim):
+        store.replay(victim, model, background)
+
+
 def test_fifty_decisions_replay_bit_identically_and_tampering_is_named(credit, tmp_path):
     model, background, explanation, reasons = credit
     store, path = open_store(tmp_path)
@@ -119,16 +133,7 @@ def test_fifty_decisions_replay_bit_identically_and_tampering_is_named(credit, t
             "UPDATE sx_audit_records SET body = ? WHERE record_id = ?",
             (json.dumps(record), victim),
         )
-    result = store.verify()
-    assert not result.ok
-    assert result.first_bad_record_id == victim
-    assert result.first_bad_sequence == 18
-    assert result.records == 17
-    assert "does not match its hash" in result.reason
-    with pytest.raises(TamperedRecordError, match=victim):
-        store.get(victim)
-    with pytest.raises(TamperedRecordError, match=victim):
-        store.replay(victim, model, background)
+    assert_edit_is_named(store, victim, model, background)
     store.close()
 
 
