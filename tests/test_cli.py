@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -843,20 +844,35 @@ def _results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
-    """No placeholder is rewritten after the commit: the ids staged are the ids recorded."""
+def _run_with_hook(work: Path, tmp_path: Path, hook: Any) -> Any:
+    """Run ``sxai explain``'s core on the test model with ``hook(position)`` called inside
+    the store's transaction (before each insert); returns the run, or raises its error."""
     from importlib import import_module
 
     from surrogate_xai.audit import store as store_module
     from surrogate_xai.cli import _config
 
     explain = import_module("surrogate_xai.cli.explain")
-    store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
     settings = _config.ExplainSettings(
         model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
-        id_column="app", max_evals=200, report_dir=reports, store=str(store), out=out,
+        id_column="app", max_evals=200, report_dir=tmp_path / "reports",
+        store=str(tmp_path / "audit.db"), out=tmp_path / "r.jsonl",
     )  # fmt: skip
     inputs = explain.read_inputs(settings)
+    store_module._between_inserts = hook
+    try:
+        return explain._run(settings, inputs, None, explain.Progress(enabled=False))
+    finally:
+        store_module._between_inserts = None
+        assert inputs.store is not None
+        inputs.store.close()
+
+
+def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
+    """No placeholder is rewritten after the commit: the ids staged are the ids recorded."""
+    from surrogate_xai.cli.explain import report_name
+
+    store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
     staged_ids: list[list[str]] = []
 
     def look(position: int) -> None:
@@ -866,48 +882,25 @@ def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
             (tmp,) = tmp_path.glob(".r.jsonl.*.tmp")
             staged_ids.append([r["record_id"] for r in _results(tmp)])
 
-    store_module._between_inserts = look
-    try:
-        run = explain._run(settings, inputs, None, explain.Progress(enabled=False))
-    finally:
-        store_module._between_inserts = None
-        assert inputs.store is not None
-        inputs.store.close()
+    run = _run_with_hook(work, tmp_path, look)
     ids = [r["record_id"] for r in _results(out)]
     assert staged_ids == [ids]
     assert run.record_ids == ids
     with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
         assert [r["record_id"] for r in audit.records()] == ids
     for rid, line in zip(ids, _results(out), strict=True):
-        assert rid in (reports / explain.report_name(line["decision_id"])).read_text()
+        assert rid in (reports / report_name(line["decision_id"])).read_text()
 
 
 def test_a_rename_failing_after_the_commit_still_writes_the_rest(work, tmp_path, capsys):
-    from importlib import import_module
-
-    from surrogate_xai.audit import store as store_module
-    from surrogate_xai.cli import _config
-
-    explain = import_module("surrogate_xai.cli.explain")
     store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
-    settings = _config.ExplainSettings(
-        model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
-        id_column="app", max_evals=200, report_dir=reports, store=str(store), out=out,
-    )  # fmt: skip
-    inputs = explain.read_inputs(settings)
 
     def block(position: int) -> None:
         if position == 0:  # during the store's transaction: --out becomes a folder
             out.mkdir()
 
-    store_module._between_inserts = block
-    try:
-        with pytest.raises(sx.exceptions.InputError) as info:
-            explain._run(settings, inputs, None, explain.Progress(enabled=False))
-    finally:
-        store_module._between_inserts = None
-        assert inputs.store is not None
-        inputs.store.close()
+    with pytest.raises(sx.exceptions.InputError) as info:
+        _run_with_hook(work, tmp_path, block)
     message = str(info.value)
     assert str(out) in message
     assert f"the {N_ROWS} audit records were committed" in message
