@@ -285,7 +285,7 @@ def dask_client(spec: str) -> Iterator[Client]:
 
         with (
             # Dask's statistical profiler samples each worker's stack every 10 ms; on these
-            # CPU-bound tasks it cost ~13% of the workers' time (benchmarks/scale.py), and
+            # CPU-bound tasks it lengthened the workers' task time noticeably, and
             # nothing here reads its output. Workers take the config when they are spawned.
             dask.config.set({"distributed.worker.profile.enabled": False}),
             distributed.LocalCluster(
