@@ -6,7 +6,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 
 import surrogate_xai as sx
+from tests.cli_runner import Result, assert_user_error, sxai, sxai_here
 
 N_ROWS = 6
 CATALOGUE = """\
@@ -31,52 +31,6 @@ reasons:
     text: Housing situation
     features: [housing]
 """
-
-
-def sxai(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m surrogate_xai.cli`` as a user would (stdout/stderr are not terminals)."""
-    return subprocess.run(
-        [sys.executable, "-m", "surrogate_xai.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-
-
-def sxai_here(*args: object, cwd: Path, capsys: pytest.CaptureFixture[str]) -> Result:
-    """The same entry point in this process (for the many small error cases: no start-up)."""
-    import os
-
-    from surrogate_xai.cli import main
-
-    before = Path.cwd()
-    os.chdir(cwd)
-    try:
-        code = main([str(a) for a in args])
-    finally:
-        os.chdir(before)
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def assert_user_error(proc: Result | subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """Exit 2, exactly one line on stderr, ``error: ...``, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
