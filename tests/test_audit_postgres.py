@@ -237,7 +237,8 @@ def test_forged_inserts_and_a_rewound_head_are_refused_by_the_triggers(pg, url, 
             con.execute("UPDATE sx_audit_head SET sequence = 3")
     assert store.head() == head
     result = store.verify(anchor=head)
-    assert result.ok and result.records == 5
+    assert result.ok
+    assert result.records == 5
     store.close()
 
 

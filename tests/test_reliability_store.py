@@ -119,7 +119,8 @@ def assert_fails_verification(path: Path, capsys, attack, *fragments: str) -> st
     proc = cli_verify(path, capsys, attack)
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
@@ -165,7 +166,8 @@ def test_a_record_after_the_head_is_named_and_never_read(db):
     insert(db, forged, drop_triggers=True)
     store = open_store(db)
     result = store.verify()
-    assert not result.ok and "head" in result.reason
+    assert not result.ok
+    assert "head" in result.reason
     with pytest.raises(TamperedRecordError, match="beyond the head"):
         store.get(forged["record_id"])
 
@@ -198,7 +200,8 @@ def test_a_duplicate_key_in_a_body_is_named(db, capsys, attack):
 def test_a_body_that_is_not_canonical_is_named(db, edit):
     tamper(db, f"UPDATE sx_audit_records SET {edit} WHERE sequence = 3")
     result = open_store(db).verify()
-    assert not result.ok and result.first_bad_sequence == 3
+    assert not result.ok
+    assert result.first_bad_sequence == 3
     assert "canonical" in result.reason
 
 
@@ -228,7 +231,8 @@ def test_every_lookup_column_must_agree_with_the_body(db, column, value):
 def test_a_column_of_another_type_is_named(db):
     tamper(db, "UPDATE sx_audit_records SET body = CAST(body AS BLOB) WHERE sequence = 2")
     result = open_store(db).verify()
-    assert not result.ok and result.first_bad_sequence == 2
+    assert not result.ok
+    assert result.first_bad_sequence == 2
 
 
 # -- removed, reordered, renumbered ------------------------------------------------------------
@@ -237,7 +241,8 @@ def test_reordered_records_are_named(db):
     tamper(db, "UPDATE sx_audit_records SET sequence = 5 WHERE sequence = -4")
     tamper(db, "UPDATE sx_audit_records SET sequence = 4 WHERE sequence = -5")
     result = open_store(db).verify()
-    assert not result.ok and result.first_bad_sequence == 4
+    assert not result.ok
+    assert result.first_bad_sequence == 4
 
 
 def test_renumbered_records_are_named(db):
@@ -262,7 +267,8 @@ def test_a_cut_tail_with_a_rewound_head_shows_only_against_a_published_head(db, 
     assert not result.ok
     assert "published head" in result.reason
     proc = cli_verify(db, capsys, attack, "--anchor", anchor)
-    assert proc.returncode == 1 and "published head" in proc.stderr
+    assert proc.returncode == 1
+    assert "published head" in proc.stderr
 
 
 def test_a_published_head_is_checked_on_an_intact_chain_too(db, capsys, attack):
@@ -271,11 +277,14 @@ def test_a_published_head_is_checked_on_an_intact_chain_too(db, capsys, attack):
     assert store.verify(anchor=(N, head)).ok
     assert store.verify(anchor=(10, rows(db)[9]["hash"])).ok  # an older anchor still holds
     bad = store.verify(anchor=(10, "a" * 64))
-    assert not bad.ok and "published head" in bad.reason
+    assert not bad.ok
+    assert "published head" in bad.reason
     proc = cli_verify(db, capsys, attack, "--anchor", f"{N}:{head}")
-    assert proc.returncode == 0 and f"head {N}:{head}" in proc.stdout
+    assert proc.returncode == 0
+    assert f"head {N}:{head}" in proc.stdout
     proc = cli_verify(db, capsys, attack, "--anchor", "twenty:abc")
-    assert proc.returncode == 2 and "--anchor" in proc.stderr
+    assert proc.returncode == 2
+    assert "--anchor" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -288,7 +297,8 @@ def test_a_published_head_is_checked_on_an_intact_chain_too(db, capsys, attack):
 def test_a_missing_or_second_head_row_is_named(db, sql):
     tamper(db, sql)
     result = open_store(db).verify()
-    assert not result.ok and "head" in result.reason
+    assert not result.ok
+    assert "head" in result.reason
 
 
 # -- crafted and corrupted files -----------------------------------------------------------------
@@ -301,7 +311,8 @@ def test_a_deeply_nested_body_is_named_not_a_recursion_error(db, capsys, attack)
     )
     store = open_store(db)
     result = store.verify()
-    assert not result.ok and result.first_bad_sequence == 5
+    assert not result.ok
+    assert result.first_bad_sequence == 5
     assert "nested" in result.reason
     with pytest.raises(TamperedRecordError, match=victim["record_id"]):
         store.get(victim["record_id"])
@@ -320,7 +331,8 @@ def test_a_deeply_nested_body_is_named_not_a_recursion_error(db, capsys, attack)
             capsys=capsys,
         )
     )
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
 
 
 def test_a_corrupted_page_fails_verification_with_exit_1(db, capsys, attack):
