@@ -14,67 +14,21 @@ import pandas as pd
 import pytest
 
 import surrogate_xai as sx
-from tests.cli_runner import Result, assert_user_error, sxai, sxai_here
-
-N_ROWS = 6
-CATALOGUE = """\
-name: tiny-credit
-version: "1"
-reasons:
-  - code: R01
-    text: Income too low
-    features: [income]
-  - code: R02
-    text: Purpose of the loan
-    features: [purpose]
-  - code: R03
-    text: Housing situation
-    features: [housing]
-"""
+from tests.cli_runner import (
+    CATALOGUE,
+    N_ROWS,
+    Result,
+    assert_user_error,
+    hidden,
+    make_work,
+    sxai,
+    sxai_here,
+)
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small credit-like model (numbers + categories) exported to ONNX, and its CSVs."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    from surrogate_xai.adapters.sklearn import to_onnx
-
-    rng = np.random.default_rng(0)
-    n = 300
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, n),
-            "income": rng.normal(3.0, 1.0, n).round(3),
-            "purpose": rng.choice(["car", "house", "education"], n).astype(object),
-            "housing": rng.choice(["own", "rent"], n).astype(object),
-        }
-    )
-    logit = 1.2 * X["income"] - 3.0 + (X["purpose"] == "house") - 0.8 * (X["housing"] == "rent")
-    y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "good", "bad")
-    pipe = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [("t", OneHotEncoder(), ["purpose", "housing"])], remainder="passthrough"
-                ),
-            ),
-            ("lr", LogisticRegression()),
-        ]
-    ).fit(X, y)
-    folder = tmp_path_factory.mktemp("cli")
-    model = to_onnx(pipe, X.iloc[:100], output="probability")
-    (folder / "model.onnx").write_bytes(model.model_bytes)
-    rows = X.iloc[:N_ROWS].assign(app=[f"A/{i}" for i in range(N_ROWS)])
-    rows[["app", *X.columns]].to_csv(folder / "rows.csv", index=False)
-    X.iloc[200:240].to_csv(folder / "ref.csv", index=False)
-    (folder / "reasons.yaml").write_text(CATALOGUE)
-    (folder / "model.txt").write_text("this is not a model\n")
-    return folder
+    return make_work(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -398,8 +352,8 @@ def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tm
     assert_user_error(proc, "decision-A_2.html")
     assert not out.exists()
     assert sorted(p.name for p in reports.iterdir()) == ["decision-A_2.html"]
-    assert list(tmp_path.glob(".*.tmp")) == []
-    assert list(reports.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
+    assert hidden(reports) == []
     with sx.AuditStore(f"sqlite:///{store}") as audit:
         assert len(audit) == 0
 
@@ -425,7 +379,7 @@ def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tm
         inputs.store.close()
     assert not out.exists()
     assert late.read_text() == "not a folder\n"
-    assert list(tmp_path.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
     with sx.AuditStore(f"sqlite:///{store}") as audit:
         assert len(audit) == 0
 
@@ -833,7 +787,7 @@ def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
         # Inside the store's transaction, before its commit: the staged results file already
         # holds the final record ids (a hidden temporary file next to --out).
         if position == 0:
-            (tmp,) = tmp_path.glob(".r.jsonl.*.tmp")
+            (tmp,) = tmp_path.glob(".sxai-staging-*/*.r.jsonl")
             staged_ids.append([r["record_id"] for r in _results(tmp)])
 
     run = _run_with_hook(work, tmp_path, look)
@@ -860,8 +814,8 @@ def test_a_rename_failing_after_the_commit_still_writes_the_rest(work, tmp_path,
     assert f"the {N_ROWS} audit records were committed" in message
     # Every other output was renamed into place, and no temporary file is left.
     assert len(list(reports.glob("decision-*.html"))) == N_ROWS
-    assert list(tmp_path.glob(".*.tmp")) == []
-    assert list(reports.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
+    assert hidden(reports) == []
     with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
         ids = [r["record_id"] for r in audit.records()]
     assert len(ids) == N_ROWS
@@ -897,8 +851,8 @@ def test_ctrl_c_after_the_records_still_renames_every_output(work, tmp_path):
     assert len(ids) == N_ROWS
     assert [r["record_id"] for r in _results(out)] == ids
     assert len(list(reports.glob("decision-*.html"))) == N_ROWS
-    assert list(tmp_path.glob(".*.tmp")) == []
-    assert list(reports.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
+    assert hidden(reports) == []
 
 
 def test_outputs_get_the_umask_mode_keep_an_existing_mode_and_follow_symlinks(

@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 import typer
 
+from .._files import write_target
+from .._staging import Recovered, recover, remove_old_temporaries
 from ..audit import AuditStore
-from ..exceptions import ConfigurationError, InputError, SurrogateXAIError
+from ..exceptions import ConfigurationError, InputError, RecordNotFoundError, SurrogateXAIError
 from ..explainers._base import BaseExplainer
 from ..explanation import Explanation
 from ..onnx_model import ONNXModel
@@ -43,6 +45,7 @@ from ._common import (
     check_distinct_paths,
     check_writable_dir,
     deferred_interrupts,
+    existing_store,
     load_catalogue,
     load_model,
     plain_float,
@@ -93,6 +96,8 @@ class ExplainRun:
     seconds: float
     record_ids: list[str] | None = None
     reports: list[Path] = field(default_factory=list)
+    #: What was done with the outputs of earlier runs that died mid-way (lines to show).
+    recovered: list[str] = field(default_factory=list)
 
     @property
     def declined(self) -> int:
@@ -394,6 +399,9 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
         for line, rid in zip(results, record_ids, strict=True):
             line["record_id"] = rid
     run = ExplainRun(exp, reasons, results, exp.output_names[k], seconds)
+    run.recovered = _recover_interrupted(
+        settings, inputs, [line["decision_id"] for line in results]
+    )
     staged = StagedFiles()
     committed = False
     try:
@@ -426,6 +434,9 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
         # From the commit of the records to the last rename, Ctrl-C is held back (and raised
         # afterwards): records whose results and reports were never renamed into place would
         # be records nobody can find from the outputs.
+        # From here a run that dies has its outputs finished by the next one (if its records
+        # were committed) or removed (if not): see surrogate_xai._staging.
+        staged.seal(record_ids, shown_url(settings.store) if settings.store else None)
         with deferred_interrupts():
             if inputs.store is not None and record_ids is not None:
                 inputs.store.record(
@@ -453,6 +464,50 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
         if not committed:
             staged.discard()
     return run
+
+
+def _recover_interrupted(
+    settings: ExplainSettings, inputs: Inputs, decision_ids: list[str]
+) -> list[str]:
+    """Finish or remove what runs that died mid-way left in this run's output folders."""
+    folders: dict[Path, set[str]] = {}
+    if settings.out is not None:
+        target = write_target(settings.out)
+        folders.setdefault(target.parent, set()).add(target.name)
+    if settings.report_dir is not None and settings.report_dir.is_dir():
+        folders.setdefault(settings.report_dir, set()).update(report_name(d) for d in decision_ids)
+    here = shown_url(settings.store) if settings.store else None
+
+    def committed(store: str, record_ids: list[str]) -> bool | None:
+        if not record_ids:
+            return False
+        if store == here and inputs.store is not None:
+            return _has_record(inputs.store, record_ids[0])
+        if sqlite_path(store_url(store)) is None:
+            return None  # another server: its password is not ours to know
+        try:
+            with AuditStore(existing_store(store), create=False) as other:
+                return _has_record(other, record_ids[0])
+        except SurrogateXAIError:
+            return None
+
+    done = Recovered()
+    for folder, names in folders.items():
+        done.merge(recover(folder, committed))
+        old = remove_old_temporaries(folder, names)
+        if old:
+            done.removed += old
+    return done.describe()
+
+
+def _has_record(store: AuditStore, record_id: str) -> bool | None:
+    try:
+        store.get(record_id)
+    except RecordNotFoundError:
+        return False
+    except SurrogateXAIError:
+        return None
+    return True
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -579,4 +634,5 @@ def summary(run: ExplainRun, settings: ExplainSettings) -> str:
         lines.append(f"audit records: {len(run.record_ids)} in {shown_url(settings.store or '')}")
     if run.reports:
         lines.append(f"reports: {len(run.reports)} in {settings.report_dir}")
+    lines.extend(run.recovered)
     return "\n".join(lines)
