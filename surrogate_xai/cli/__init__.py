@@ -58,11 +58,22 @@ def demo(
 app.command("serve")(serve)  # FastAPI/uvicorn are imported only when it runs
 
 
+class _Stderr(logging.Handler):
+    """Writes to the ``sys.stderr`` of the moment (a handler bound to the stream at the first
+    call would write into a stream that a later in-process call has replaced or closed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def _log_warnings() -> None:
     """Show the library's warnings (e.g. a low-fidelity surrogate) as ``warning: ...`` lines."""
     logger = logging.getLogger("surrogate_xai")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("warning: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
