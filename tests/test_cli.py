@@ -134,6 +134,7 @@ def test_replay_and_verify_pass_then_tampering_fails(work, explained, capsys):
     assert "tampered" in replayed.stderr
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("case", "fragments"),
     [
@@ -337,6 +338,7 @@ def explain_args(work: Path, tmp_path: Path, *extra: object) -> tuple[object, ..
     )  # fmt: skip
 
 
+@pytest.mark.reliability
 def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tmp_path, capsys):
     store = tmp_path / "audit.db"
     out = tmp_path / "results.jsonl"
@@ -540,6 +542,7 @@ def test_in_memory_stores_are_refused(work, tmp_path, capsys, url):
     assert_user_error(sxai_here("verify", "--store", url, cwd=tmp_path, capsys=capsys), "in-memory")
 
 
+@pytest.mark.reliability
 def test_duplicate_column_in_the_header_is_refused(work, tmp_path, capsys):
     text = (work / "rows.csv").read_text().splitlines()
     dup = [text[0] + ",purpose"] + [line + ",car" for line in text[1:]]
@@ -553,6 +556,7 @@ def test_duplicate_column_in_the_header_is_refused(work, tmp_path, capsys):
     assert not (tmp_path / "r.jsonl").exists()
 
 
+@pytest.mark.reliability
 def test_files_that_are_not_utf8_are_one_line_errors(work, tmp_path, capsys):
     bad = tmp_path / "c.yaml"
     bad.write_bytes(b"\xff\xfe")
@@ -689,6 +693,7 @@ def test_audit_threshold_must_be_finite(work, tmp_path, capsys):
 
 
 # -- second review: outputs over inputs, record ids before the commit, modes, ids, stores --------
+@pytest.mark.reliability
 def test_out_over_the_store_or_an_input_is_refused_and_nothing_is_touched(work, tmp_path, capsys):
     store = tmp_path / "audit.db"
     first = sxai_here(*explain_args(work, tmp_path, "--store", store), cwd=tmp_path, capsys=capsys)

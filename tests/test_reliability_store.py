@@ -384,3 +384,51 @@ def test_random_byte_corruptions_never_give_a_traceback(pristine, tmp_path, caps
             assert len(proc.stderr.splitlines()) == 1, (case, proc.stderr)
         outcomes[proc.returncode] += 1
     assert outcomes[1] > 30  # the fuzz really hit records
+
+
+def test_concurrent_writers_and_a_live_verifier_never_see_a_broken_chain(tmp_path):
+    """Four writers append batches while a verifier walks the chain over and over: every
+    verification passes, and the final chain holds every batch whole."""
+    import threading
+
+    from surrogate_xai.datasets import make_linear
+
+    problem, _ = make_linear(n_samples=30, n_features=3, random_state=2)
+    model = sx.FunctionModel(problem.predict, feature_names=problem.feature_names)
+    explanation = sx.ExactSHAP().fit(model, problem.X.iloc[10:20]).explain(problem.X.iloc[:4])
+    path = tmp_path / "shared.db"
+    AuditStore(f"sqlite:///{path}").close()
+    errors: list[BaseException] = []
+    results = []
+    writing = threading.Event()
+
+    def writer(w: int) -> None:
+        try:
+            with AuditStore(f"sqlite:///{path}") as store:
+                for b in range(5):
+                    store.record(explanation, decision_ids=[f"w{w}b{b}r{i}" for i in range(4)])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def verifier() -> None:
+        with AuditStore(f"sqlite:///{path}", create=False) as store:
+            while writing.is_set():
+                results.append(store.verify())
+
+    writers = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    writing.set()
+    checker = threading.Thread(target=verifier)
+    checker.start()
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    writing.clear()
+    checker.join()
+    assert not errors
+    assert results
+    assert all(r.ok for r in results), [r for r in results if not r.ok][:1]
+    with AuditStore(f"sqlite:///{path}", create=False) as store:
+        final = store.verify()
+        assert final.ok
+        assert final.records == 4 * 5 * 4
