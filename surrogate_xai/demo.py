@@ -235,8 +235,8 @@ def run_demo(
 
     from .cli._config import AuditSettings, ExplainSettings, read_config
     from .cli._progress import Progress
-    from .cli.audit import run_audit
     from .cli.explain import run_explain
+    from .cli.model_audit import run_audit
 
     console = Console(highlight=False, soft_wrap=True)
     say = console.print

@@ -374,12 +374,8 @@ def test_a_batch_the_database_refuses_mid_way_leaves_nothing(pg, url, open_store
         )
     inserted: list[int] = []
     ids = ["second-0", "second-1", "second-2", "poison", "second-4", "second-5"]
-    try:
-        store_module._between_inserts = inserted.append
-        with pytest.raises(AuditError, match=r"nothing was recorded.*poisoned row"):
-            store.record(small_explanation(6, 1), decision_ids=ids)
-    finally:
-        store_module._between_inserts = None
+    with pytest.raises(AuditError, match=r"nothing was recorded.*poisoned row"):
+        store.record(small_explanation(6, 1), decision_ids=ids, on_insert=inserted.append)
     assert inserted == [0, 1, 2]  # three rows were inserted, inside the failed transaction
     assert store.head() == head
     assert len(store) == 6
@@ -403,8 +399,9 @@ print("first batch committed", flush=True)
 def die(position):
     if position == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
-store._between_inserts = die
-audit.record(explanation(size, 1), decision_ids=[f"second-{i}" for i in range(size)])
+audit.record(
+    explanation(size, 1), decision_ids=[f"second-{i}" for i in range(size)], on_insert=die
+)
 print("second batch committed", flush=True)
 """
 

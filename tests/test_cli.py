@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import subprocess
@@ -762,7 +763,6 @@ def _run_with_hook(work: Path, tmp_path: Path, hook: Any) -> Any:
     the store's transaction (before each insert); returns the run, or raises its error."""
     from importlib import import_module
 
-    from surrogate_xai.audit import store as store_module
     from surrogate_xai.cli import _config
 
     explain = import_module("surrogate_xai.cli.explain")
@@ -772,11 +772,12 @@ def _run_with_hook(work: Path, tmp_path: Path, hook: Any) -> Any:
         store=str(tmp_path / "audit.db"), out=tmp_path / "r.jsonl",
     )  # fmt: skip
     inputs = explain.read_inputs(settings)
-    store_module._between_inserts = hook
+    assert inputs.store is not None
+    record = inputs.store.record
+    inputs.store.record = functools.partial(record, on_insert=hook)  # type: ignore[method-assign]
     try:
         return explain._run(settings, inputs, None, explain.Progress(enabled=False))
     finally:
-        store_module._between_inserts = None
         assert inputs.store is not None
         inputs.store.close()
 
@@ -829,14 +830,15 @@ def test_a_rename_failing_after_the_commit_still_writes_the_rest(work, tmp_path,
 
 INTERRUPTED = """
 import os, signal, sys
-from surrogate_xai.audit import store
 from surrogate_xai.cli import main
 
 def interrupt(position):
     if position == 1:  # Ctrl-C inside the store's transaction, just before its commit
         os.kill(os.getpid(), signal.SIGINT)
 
-store._between_inserts = interrupt
+from surrogate_xai.audit import AuditStore
+_record = AuditStore.record
+AuditStore.record = lambda self, *a, **k: _record(self, *a, on_insert=interrupt, **k)
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -118,7 +118,6 @@ def test_a_duplicate_header_after_blank_lines_is_refused(
 KILLED = """
 import os, signal, sys
 from surrogate_xai import _staging
-from surrogate_xai.audit import store
 from surrogate_xai.cli import main
 
 where = sys.argv.pop(1)
@@ -127,7 +126,10 @@ def die(*_args):
     os.kill(os.getpid(), signal.SIGKILL)
 
 if where == "before-commit":  # inside the store's transaction: nothing is committed
-    store._between_inserts = lambda position: die() if position == 1 else None
+    from surrogate_xai.audit import AuditStore
+    _record = AuditStore.record
+    hook = lambda position: die() if position == 1 else None
+    AuditStore.record = lambda self, *a, **k: _record(self, *a, on_insert=hook, **k)
 else:  # records committed, nothing renamed yet
     _staging.StagedFiles.commit = die
 sys.exit(main(sys.argv[1:]))

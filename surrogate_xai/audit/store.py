@@ -59,6 +59,7 @@ from ..explanation import Explanation
 from ..model import Model
 from ..provenance import utc_now
 from ..reasons import DecisionReasons
+from ..storable import text_problem
 from .chain import (
     anchor_text,
     head_row,
@@ -81,10 +82,6 @@ from .schema import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Called with the batch position after each record of a batch is inserted (inside the
-#: transaction). For tests that kill the process mid-batch; None in normal use.
-_between_inserts: Callable[[int], None] | None = None
 
 # Transaction-level advisory lock taken while a store is opened on PostgreSQL: two processes
 # opening a new database at once would otherwise race on CREATE TABLE and the head row.
@@ -305,6 +302,7 @@ class AuditStore:
         *,
         outcomes: Sequence[Mapping[str, Any] | None] | None = None,
         record_ids: Sequence[str] | None = None,
+        on_insert: Callable[[int], None] | None = None,
     ) -> list[str]:
         """Append one record per explained row, in one transaction (all or nothing).
 
@@ -326,6 +324,10 @@ class AuditStore:
             unique in the batch and not already in the store; otherwise :class:`AuditError`
             and nothing is recorded. This lets a caller write files that name the records
             before committing them (``sxai explain`` does), with nothing to rewrite after.
+        on_insert : callable, optional
+            Called with the batch position after each record is inserted, inside the
+            transaction (before the commit): progress for a long batch. An exception it
+            raises rolls the whole batch back.
 
         Returns
         -------
@@ -339,16 +341,11 @@ class AuditStore:
         for i, d in enumerate(ids):
             if d is not None and not isinstance(d, str):
                 raise AuditError(f"decision_ids[{i}] must be a string, got {type(d).__name__}")
-            # The decision id is also a text column: refuse here what a database would refuse
-            # (PostgreSQL text holds no NUL; neither backend takes lone surrogates), so that
-            # both backends accept the same ids and fail with an AuditError before writing.
-            if d is not None and "\x00" in d:
-                raise AuditError(f"decision_ids[{i}] contains a NUL character")
-            if d is not None:
-                try:
-                    d.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    raise AuditError(f"decision_ids[{i}] is not valid UTF-8 text: {exc}") from exc
+            # The decision id is also a text column: refuse here what a database would refuse,
+            # so that both backends accept the same ids and fail before writing.
+            problem = None if d is None else text_problem(d)
+            if problem is not None:
+                raise AuditError(f"decision_ids[{i}] {problem}")
         row_reasons = decision_list(reasons, n, "reasons")
         row_outcomes = decision_list(outcomes, n, "outcomes")
         for i, o in enumerate(row_outcomes):
@@ -399,8 +396,8 @@ class AuditStore:
                     conn.execute(
                         insert(RECORDS).values(**lookup_values(record), body=canonical_json(record))
                     )
-                    if _between_inserts is not None:
-                        _between_inserts(i)
+                    if on_insert is not None:
+                        on_insert(i)
         except SQLAlchemyError as exc:
             raise AuditError(
                 f"nothing was recorded: the database refused the batch: "

@@ -19,8 +19,8 @@ from typing import Annotated
 import typer
 
 from ._common import EXIT_USAGE, one_line, user_errors
-from .audit import audit
 from .explain import explain
+from .model_audit import audit
 from .records import replay, verify
 from .serve import serve
 

@@ -39,6 +39,7 @@ from ..explanation import Explanation
 from ..onnx_model import ONNXModel
 from ..parity import read_parity_evidence
 from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, output_index, reason_codes
+from ..storable import text_problem
 from . import _config
 from ._common import (
     StagedFiles,
@@ -132,14 +133,9 @@ def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list
     # no NUL, neither backend takes a lone surrogate) is refused here, naming file, column and
     # row, before any work, rather than by the store after the whole batch is explained.
     for row, value in enumerate(out):
-        if "\x00" in value:
-            raise InputError(f"{name}: id column {id_column!r} has a NUL character at row {row}")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InputError(
-                f"{name}: id column {id_column!r} at row {row} is not valid text (a lone surrogate)"
-            ) from None
+        problem = text_problem(value)
+        if problem is not None:
+            raise InputError(f"{name}: id column {id_column!r} {problem} at row {row}")
     first: dict[str, int] = {}
     for row, value in enumerate(out):
         if value in first:
