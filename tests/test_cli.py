@@ -366,7 +366,7 @@ def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tm
 
     from surrogate_xai.cli import _config
 
-    explain = import_module("surrogate_xai.cli.explain")
+    explain = import_module("surrogate_xai.cli.explain_run")
     late = tmp_path / "late"
     settings = _config.ExplainSettings(
         model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
@@ -494,16 +494,17 @@ def test_store_password_is_never_shown(work, tmp_path, capsys):
     from surrogate_xai.cli import _config
 
     explain = import_module("surrogate_xai.cli.explain")
+    explain_run = import_module("surrogate_xai.cli.explain_run")
 
     settings = _config.ExplainSettings(
         model=work / "model.onnx",
         background=work / "ref.csv",
         store="postgresql+psycopg://auditor:s3cr3t-pw@db.example/audit",
     )
-    command = explain.replay_command("rid", settings)
+    command = explain_run.replay_command("rid", settings)
     assert "s3cr3t-pw" not in command
     assert "auditor:***@db.example" in command
-    run = explain.ExplainRun(None, [], [], "p", 0.0, record_ids=["rid"])  # type: ignore[arg-type]
+    run = explain_run.ExplainRun(None, [], [], "p", 0.0, record_ids=["rid"])  # type: ignore[arg-type]
     text = explain.summary(run, settings)
     assert "s3cr3t-pw" not in text
     assert "***" in text
@@ -765,7 +766,7 @@ def _run_with_hook(work: Path, tmp_path: Path, hook: Any) -> Any:
 
     from surrogate_xai.cli import _config
 
-    explain = import_module("surrogate_xai.cli.explain")
+    explain = import_module("surrogate_xai.cli.explain_run")
     settings = _config.ExplainSettings(
         model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
         id_column="app", max_evals=200, report_dir=tmp_path / "reports",
@@ -784,7 +785,7 @@ def _run_with_hook(work: Path, tmp_path: Path, hook: Any) -> Any:
 
 def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
     """No placeholder is rewritten after the commit: the ids staged are the ids recorded."""
-    from surrogate_xai.cli.explain import report_name
+    from surrogate_xai.cli.explain_run import report_name
 
     store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
     staged_ids: list[list[str]] = []

@@ -38,7 +38,7 @@ app.command("verify")(verify)
 
 
 @app.command("demo")
-def demo(
+def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for every file written.")] = Path("sxai-demo"),
     rows: Annotated[int, typer.Option(help="Applicants to explain.", min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the explanations.")] = 7,
@@ -49,7 +49,7 @@ def demo(
     ] = False,
 ) -> None:
     """German credit end to end: train, export to ONNX, explain, report, record."""
-    from ..demo import run_demo
+    from .demo import run_demo
 
     with user_errors():
         run_demo(out, rows=rows, seed=seed, quiet=quiet, force=force)

@@ -41,7 +41,7 @@ from ._options import (
     ThresholdOption,
 )
 from ._progress import Progress
-from .explain import score_index
+from .explain_run import score_index
 
 _D = AuditSettings
 _THRESHOLD = _config.default(_D, "threshold")
