@@ -258,7 +258,7 @@ class LocalSurrogate(ShapleyExplainer):
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``, raw feature space)."""
         frame, bg_frame, codebook = self._prepare(X)
         model, layout = self.model_, self.layout_
-        dtype = np.dtype(getattr(model, "input_dtype", np.float64))
+        dtype = model.input_dtype
         X_enc = codebook.encode(frame)
         if layout.n_gauss and np.isnan(X_enc[:, layout.gauss_cols]).any():
             pos = np.argwhere(np.isnan(X_enc[:, layout.gauss_cols]))[0]
