@@ -294,6 +294,15 @@ def _probability(outs: Sequence[OutputSpec], n_classes: int | None) -> OutputCho
                 f"the only float output whose width matches the {n_classes} classes of the "
                 "graph's classifier",
             )
+    floats = [o for o in outs if o.type in _FLOAT_OUTPUTS]
+    labels = [o for o in outs if o.type in ("tensor(int64)", "tensor(int32)")]
+    if len(floats) == 1 and labels and floats[0].width != 1:
+        # A classifier's shape without a classifier node (hummingbird: Gemm trees + ArgMax).
+        return OutputChoice(
+            floats[0],
+            f"the only float output beside integer labels {[o.name for o in labels]} "
+            "(a classifier's probabilities)",
+        )
     return None
 
 

@@ -65,6 +65,17 @@ def _load_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
     return path.read_bytes(), str(path)
 
 
+def _declared_widths(proto: Any) -> dict[str, int]:
+    """Values per row of each graph output whose declared axes after the first are fixed."""
+    widths = {}
+    for out in proto.graph.output:
+        dims = out.type.tensor_type.shape.dim if out.type.HasField("tensor_type") else []
+        rest = list(dims)[1:]
+        if rest and all(d.HasField("dim_value") for d in rest):
+            widths[out.name] = math.prod(d.dim_value for d in rest)
+    return widths
+
+
 def _mb(n_bytes: float) -> str:
     return f"{n_bytes / 1024**2:.3g} MB"
 
@@ -152,8 +163,8 @@ class ONNXModel(BaseModel):
         self._parity_report, self._parity_source = self._parity_evidence(parity, meta)
 
         self._setup_inputs(feature_names, categories, meta)
-        choice = self._setup_output(output, class_labels, meta)
-        self._check_static_sizes(proto, choice)
+        self._setup_output(output, class_labels, meta, _declared_widths(proto))
+        self._check_static_sizes(proto)
 
     @staticmethod
     def _parity_evidence(
@@ -233,7 +244,11 @@ class ONNXModel(BaseModel):
         self._numeric_groups = list(groups.items())
 
     def _setup_output(
-        self, output: str | int | None, class_labels: dict[str, list[str]], meta: ExportMetadata
+        self,
+        output: str | int | None,
+        class_labels: dict[str, list[str]],
+        meta: ExportMetadata,
+        declared: dict[str, int],
     ) -> OutputChoice:
         outs = [OutputSpec.of(i, o) for i, o in enumerate(self._session.get_outputs())]
         labels = next(iter(class_labels.values()), None)
@@ -246,7 +261,10 @@ class ONNXModel(BaseModel):
         self._output_reason = choice.reason
         self._zipmap = spec.zipmap
         logger.info("explaining output %r of %s: %s", spec.name, self.source, choice.reason)
-        width = spec.width
+        # As written in the file: onnxruntime drops a declared axis that contradicts its own
+        # inference (with a warning only), but the file's declaration is what is checked.
+        width = declared.get(spec.name, spec.width)
+        self._declared_width = width
         if width is not None:
             self._check_row_fits(width, f"output {spec.name!r} declares {width} values per row")
         if meta.output_names is not None and meta.output == spec.name:
@@ -269,6 +287,8 @@ class ONNXModel(BaseModel):
         else:
             probe = np.asarray(self._probe())
             k = 1 if probe.ndim == 1 else math.prod(probe.shape[1:])
+            if k == 0:
+                raise ModelLoadError(f"output {spec.name!r} holds no values for an example row")
             self._output_names = [spec.name] if k == 1 else [f"{spec.name}[{j}]" for j in range(k)]
         return choice
 
@@ -283,7 +303,7 @@ class ONNXModel(BaseModel):
                 f"({_mb(self._memory_limit)}); raise memory_limit= if the model is trusted"
             )
 
-    def _check_static_sizes(self, proto: Any, choice: OutputChoice) -> None:
+    def _check_static_sizes(self, proto: Any) -> None:
         # Shape inference sees constant Expand / Tile / ConstantOfShape bombs before they run.
         for name, values in static_sizes(proto)[:1]:
             if values * 4 > self._memory_limit:  # at least 4 bytes an element (float32)
@@ -497,7 +517,7 @@ class ONNXModel(BaseModel):
                 f"output {spec.name!r} holds {out.dtype.name} values, not numbers; choose a "
                 "numeric output with output="
             )
-        declared = spec.width
+        declared = self._declared_width
         if declared is not None and out.size != rows * declared:
             dims = ", ".join("N" if d is None else str(d) for d in spec.shape)
             raise OutputShapeError(
