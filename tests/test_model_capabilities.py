@@ -24,14 +24,18 @@ def test_predict_proba_without_output_names_is_explained(classifier):
     clf, X = classifier
     model = sx.FunctionModel(clf.predict_proba, feature_names=["a", "b", "c"])
     assert model.describe().get("outputs_inferred") is None
-    exp = sx.KernelSHAP(max_evals=200, random_state=0).fit(model, X.iloc[:30]).explain(X.iloc[30:32])
+    exp = (
+        sx.KernelSHAP(max_evals=200, random_state=0).fit(model, X.iloc[:30]).explain(X.iloc[30:32])
+    )
     assert model.output_names == ["output[0]", "output[1]", "output[2]"]
     assert exp.output_names == model.output_names
     assert "from the shape of the first prediction (30 rows" in model.describe()["outputs_inferred"]
     assert exp.provenance.model["outputs_inferred"] == model.describe()["outputs_inferred"]
     # The probe is the background's own prediction: no row beyond what was asked for.
     named = sx.FunctionModel(clf.predict_proba, ["a", "b", "c"], ["p0", "p1", "p2"])
-    again = sx.KernelSHAP(max_evals=200, random_state=0).fit(named, X.iloc[:30]).explain(X.iloc[30:32])
+    again = (
+        sx.KernelSHAP(max_evals=200, random_state=0).fit(named, X.iloc[:30]).explain(X.iloc[30:32])
+    )
     assert model.n_evaluations == named.n_evaluations
     np.testing.assert_array_equal(exp.values, again.values)
 
@@ -54,7 +58,9 @@ def test_the_first_call_fixes_the_outputs(classifier):
     model = sx.FunctionModel(fn, ["a", "b", "c"])
     model.predict(X.iloc[:4])  # two columns: output[0], output[1]
     assert model.output_names == ["output[0]", "output[1]"]
-    with pytest.raises(sx.ModelError, match=r"returned shape \(4, 3\) for 4 rows; expected \(4, 2\)"):
+    with pytest.raises(
+        sx.ModelError, match=r"returned shape \(4, 3\) for 4 rows; expected \(4, 2\)"
+    ):
         model.predict(X.iloc[:4])  # three columns now
 
 
