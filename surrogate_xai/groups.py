@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -309,7 +309,7 @@ def pixel_attributions(
     return grid
 
 
-def image_of(row: Mapping[str, object], shape: tuple[int, int]) -> np.ndarray:
+def image_of(row: Mapping[Any, object], shape: tuple[int, int]) -> np.ndarray:
     """A row's pixel values as an image of ``shape`` (the mean over channels), NaN where the
     row holds no pixel."""
     total, count = np.zeros(shape), np.zeros(shape)

@@ -341,4 +341,4 @@ def test_image_and_time_step_figures_render_in_chromium(browser: DevTools, tmp_p
             assert len(set(fills)) == 4  # one colour per 3x3 patch
         else:
             text = evaluate(browser, session, "document.body.innerText")
-            assert "per time step" in text
+            assert "Over time" in text
