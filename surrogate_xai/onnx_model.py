@@ -36,7 +36,8 @@ from .exceptions import (
     SerializationError,
 )
 from .model import DEFAULT_MEMORY_LIMIT, BaseModel, FeatureKind
-from .onnx_cast import UnfitValue, cast_any, cast_exact, numbers_of
+from .onnx_cast import UnfitValue, numbers_of
+from .onnx_feed import InputFeed
 from .onnx_graph import (
     OutputChoice,
     OutputSpec,
@@ -205,15 +206,13 @@ class ONNXModel(BaseModel):
         nodes = self._session.get_inputs()
         slots, self._batch = read_inputs(nodes, feature_names, meta.feature_names)
         self._slots = slots
+        self._inputs = InputFeed(slots)
         self._names_source: NamesSource = (
             "given" if feature_names is not None else "metadata" if meta.feature_names else "graph"
         )
-        self._feature_names = [c for slot in slots for c in slot.columns]
-        # "tensor mode": one numeric tensor of several columns, matched by position.
-        self._tensor_mode = len(slots) == 1 and slots[0].width != 1 and not slots[0].text
-        self._column_dtypes: dict[str, Any] = {
-            c: slot.dtype for slot in slots for c in slot.columns
-        }
+        self._feature_names = self._inputs.names
+        self._tensor_mode = self._inputs.tensor_mode
+        self._column_dtypes = self._inputs.dtypes
         kinds: dict[str, FeatureKind] = {
             c: ("categorical" if dt is object else "numeric")
             for c, dt in self._column_dtypes.items()
@@ -235,13 +234,6 @@ class ONNXModel(BaseModel):
         self._known_categories = {
             k: sorted(set(v)) for k, v in known.items() if kinds.get(k) == "categorical"
         }
-        # Numeric columns by element type, as positions among the flat columns: for a
-        # numeric array the columns of one type are converted (and checked) in one go.
-        groups: dict[np.dtype, list[int]] = {}
-        for j, dt in enumerate(self._column_dtypes.values()):
-            if dt is not object:
-                groups.setdefault(np.dtype(dt), []).append(j)
-        self._numeric_groups = list(groups.items())
 
     def _setup_output(
         self,
@@ -372,9 +364,9 @@ class ONNXModel(BaseModel):
                 for name in self._feature_names:
                     want = np.dtype(self._column_dtypes[name])
                     if name in X.columns and want.kind != "O":
-                        self._numeric_column(name, numbers_of(X[name]), want)
+                        self._inputs.numeric_column(name, numbers_of(X[name]), want)
             else:
-                self._feed(super()._conform(X))
+                self._inputs.feed(super()._conform(X))
         except UnfitValue as bad:
             raise bad.located(0, what) from None
 
@@ -401,6 +393,7 @@ class ONNXModel(BaseModel):
         import onnxruntime as ort
 
         options = ort.RunOptions()
+        options.log_severity_level = 4  # the stop is reported as our error, not a log line
         # onnxruntime checks the flag between kernels (also inside Loop / Scan bodies).
         timer = threading.Timer(self.timeout, setattr, (options, "terminate", True))
         timer.daemon = True
@@ -416,93 +409,6 @@ class ONNXModel(BaseModel):
             raise
         finally:
             timer.cancel()
-
-    @staticmethod
-    def _numeric_column(name: str, values: np.ndarray, want: np.dtype) -> np.ndarray:
-        out, (where, problem) = cast_any(values, want)
-        if where:
-            raise UnfitValue(name, where[0], values[where[0]], problem, want)
-        return out
-
-    def _tensor(self, X: pd.DataFrame | np.ndarray, want: np.dtype) -> np.ndarray:
-        """All columns as one ``(n, n_features)`` array of type ``want``."""
-        if isinstance(X, pd.DataFrame):
-            types = set(X.dtypes)
-            if len(types) != 1 or not all(
-                isinstance(dt, np.dtype) and dt.kind in "biuf" for dt in types
-            ):
-                # Column by column, each from its own type: one array of mixed columns would
-                # put int64 through float64, and extension or object columns need converting.
-                out = np.empty((len(X), X.shape[1]), dtype=want)
-                for j, name in enumerate(self._feature_names):
-                    out[:, j] = self._numeric_column(name, numbers_of(X[name]), want)
-                return out
-            a = X.to_numpy()  # one numeric type: no copy when the columns are one block
-        else:
-            a = np.asarray(X)
-        if a.dtype.kind not in "biuf":
-            out = np.empty(a.shape, dtype=want)
-            for j, name in enumerate(self._feature_names):
-                out[:, j] = self._numeric_column(name, a[:, j], want)
-            return out
-        out, (where, problem) = cast_exact(a, want)
-        if where:
-            row, j = where
-            raise UnfitValue(self._feature_names[j], row, a[row, j], problem, want)
-        return np.ascontiguousarray(out)
-
-    def _columns(self, X: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
-        """Each flat column of ``X`` as a 1-D array in its input's type."""
-        names = self._feature_names
-        columns: dict[str, np.ndarray] = {}
-        frame = X if isinstance(X, pd.DataFrame) else None
-        array = np.asarray(X) if frame is None else None
-        if array is not None and array.dtype.kind in "biuf":
-            # A numeric array: its columns as rows of one (columns, rows) block per type,
-            # so each column's values are contiguous and checked in one call.
-            for want, idx in self._numeric_groups:
-                block = array.T if len(idx) == array.shape[1] else array.T[idx]
-                out, (where, problem) = cast_exact(block, want)
-                if where:
-                    i, row = where
-                    raise UnfitValue(names[idx[i]], row, array[row, idx[i]], problem, want)
-                for i, j in enumerate(idx):
-                    columns[names[j]] = out[i]
-        for j, (name, dt) in enumerate(self._column_dtypes.items()):
-            if name in columns:
-                continue
-            want = np.dtype(dt)
-            if frame is not None:
-                col = frame[name].to_numpy() if want.kind == "O" else numbers_of(frame[name])
-            else:
-                assert array is not None
-                col = array[:, j]
-            if want.kind == "O":
-                columns[name] = col.astype(str).astype(object) if col.dtype != object else col
-            else:
-                columns[name] = self._numeric_column(name, col, want)
-        return columns
-
-    def _feed(self, X: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
-        """The graph's inputs for rows ``X``, each in its input's type and shape.
-
-        Raises ``UnfitValue`` for a value the conversion would change (see
-        :func:`~surrogate_xai.onnx_cast.cast_exact`).
-        """
-        n = len(X)
-        if self._tensor_mode:
-            slot = self._slots[0]
-            flat = self._tensor(X, np.dtype(slot.dtype))
-            return {slot.name: flat.reshape((n, *slot.inner))}
-        columns = self._columns(X)
-        feed = {}
-        for slot in self._slots:
-            if slot.width == 1:
-                block = np.ascontiguousarray(columns[slot.columns[0]])
-            else:
-                block = np.stack([columns[c] for c in slot.columns], axis=1)
-            feed[slot.name] = block.reshape((n, *slot.inner))
-        return feed
 
     def _outputs_of(self, raw: Any, rows: int) -> np.ndarray:
         """The raw output of one call as float64 ``(rows, k)``, checked against what the
@@ -533,7 +439,7 @@ class ONNXModel(BaseModel):
         return out.reshape(len(out), -1) if out.ndim else out.reshape(1, -1)
 
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        feed = self._feed(X)
+        feed = self._inputs.feed(X)
         n = len(X)
         batch = self._batch
         if batch is None:
