@@ -66,8 +66,10 @@ def gated_model(
     atol: float | None,
     rtol: float | None,
     max_flips: int,
+    converter: str,
 ) -> ONNXModel:
-    """The exported graph as an ONNXModel, proven equal to ``native`` on ``frame``."""
+    """The exported graph as a self-describing ONNXModel, proven equal to ``native`` on
+    ``frame``: its column names, output and parity report are in the file's metadata."""
     model = ONNXModel(
         graph,
         output="probability" if classifier else None,
@@ -75,7 +77,7 @@ def gated_model(
         allow_missing=bool(frame.isna().to_numpy().any()),
     )
     kind: OutputKind = "probability" if classifier else "regression"
-    require_parity(
+    report = require_parity(
         native, model, frame, output_kind=kind, atol=atol, rtol=rtol, max_flips=max_flips
     )
-    return model
+    return model.with_export_metadata(report, converter=converter)

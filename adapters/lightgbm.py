@@ -78,8 +78,9 @@ def to_onnx(
     Returns
     -------
     model : ONNXModel
-        Tensor input, ``feature_names`` from the model (or ``X_sample``), ``model.parity``
-        set to the report.
+        Tensor input, ``feature_names`` from the model (or ``X_sample``); the names, the
+        output and the parity report are in the file's metadata, so a saved
+        ``model.model_bytes`` reloads with ``ONNXModel(path)`` and knows its columns.
 
     Raises
     ------
@@ -118,4 +119,5 @@ def to_onnx(
         atol=atol,
         rtol=rtol,
         max_flips=max_flips,
+        converter=f"onnxmltools {onnxmltools.__version__} (lightgbm {lightgbm.__version__})",
     )

@@ -113,7 +113,9 @@ def to_onnx(
     Returns
     -------
     model : ONNXModel
-        With ``model.parity`` set to the report, so it reaches every explanation's
+        A self-describing graph: the columns, categories, output and the parity report are
+        in its ``metadata_props``, so ``model.model_bytes`` saved and reloaded with
+        ``ONNXModel(path)`` knows them. ``model.parity_report`` reaches every explanation's
         provenance.
 
     Raises
@@ -178,7 +180,7 @@ def to_onnx(
     )
     native = estimator.predict_proba if kind == "probability" else estimator.predict
     output_kind: OutputKind = "probability" if kind == "probability" else "regression"
-    require_parity(
+    report = require_parity(
         native, model, frame, output_kind=output_kind, atol=atol, rtol=rtol, max_flips=max_flips
     )
-    return model
+    return model.with_export_metadata(report, converter=f"skl2onnx {skl2onnx.__version__}")

@@ -196,7 +196,8 @@ def to_onnx(
     -------
     ONNXModel
         Tensor-mode model over the flat columns, with any batch size; ``model.parity``
-        holds the parity report, and ``model.model_bytes`` is the whole ``.onnx`` file.
+        holds the parity report, and ``model.model_bytes`` is the whole ``.onnx`` file, the
+        column names and the report in its metadata.
 
     Raises
     ------
@@ -269,9 +270,9 @@ def to_onnx(
         max_flips=max_flips,
         raise_on_failure=True,
     )
-    model.parity_report = report
-    model.parity = report.to_dict()
-    return model
+    return model.with_export_metadata(
+        report, converter=f"torch.onnx.export (dynamo) torch {torch.__version__}"
+    )
 
 
 def predict_function(module: Any, input_shape: Sequence[int]) -> Callable[[np.ndarray], np.ndarray]:

@@ -66,6 +66,14 @@ class OutputShapeError(ModelError):
     """The model returned an array of an unexpected shape."""
 
 
+class ResourceLimitError(ModelError):
+    """A model needs more memory or time than its limits allow (``memory_limit``, ``timeout``).
+
+    Raised before the work where the need is known (declared shapes), else as soon as it
+    shows (an output larger than declared, a call running past its deadline).
+    """
+
+
 class ExplainerError(SurrogateXAIError):
     """An explainer was misused or configured inconsistently."""
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -28,9 +28,13 @@ from .exceptions import ConfigurationError
 
 __all__ = [
     "image_feature_names",
+    "image_of",
     "image_patches",
     "patch_grid",
+    "pixel_attributions",
     "sequence_feature_names",
+    "step_contributions",
+    "step_units",
     "time_steps",
 ]
 
@@ -249,3 +253,143 @@ def time_steps(
         name = f"t{start}" if stop - start == 1 else f"t{start}-{stop - 1}"
         groups[name] = [f"t{s}_{f}" for s in range(start, stop) for f in labels]
     return groups
+
+
+# -- reading names back: where a unit sits in an image or a sequence -------------------------
+_PIXEL = re.compile(r"(?:^|\.)(?:c(\d+)_)?p(\d+)_(\d+)$")
+_STEP = re.compile(r"(?:^|\.)t(\d+)_")
+
+
+def _pixel_of(name: str) -> tuple[int, int, int] | None:
+    """``(channel, row, col)`` of a column named by :func:`image_feature_names`."""
+    m = _PIXEL.search(name)
+    if m is None:
+        return None
+    return int(m.group(1) or 0), int(m.group(2)), int(m.group(3))
+
+
+def pixel_attributions(
+    values: np.ndarray | Sequence[float],
+    units: Sequence[str],
+    members: Mapping[str, Sequence[str]],
+) -> np.ndarray | None:
+    """Attributions laid over the image, one value per pixel position.
+
+    Parameters
+    ----------
+    values : array of shape (n_units,)
+        One row's values for one output, e.g. ``explanation.values[i, :, k]``.
+    units : sequence of str
+        The units' names (``explanation.feature_names``): pixels, or patches of them.
+    members : mapping of str to sequence of str
+        Each unit's columns (``explanation.provenance.feature_groups``; a unit absent from it
+        is its own column).
+
+    Returns
+    -------
+    array of shape (height, width), or None when no unit holds image pixels
+        A pixel's value is the sum of the values of the units covering it (a patch's value
+        over all its pixels; channels attributed separately are added up). NaN where no unit
+        covers a pixel.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    cover: dict[tuple[int, int], set[int]] = {}
+    for j, unit in enumerate(units):
+        for column in members.get(unit, [unit]):
+            where = _pixel_of(str(column))
+            if where is not None:
+                cover.setdefault(where[1:], set()).add(j)
+    if not cover:
+        return None
+    height = 1 + max(r for r, _ in cover)
+    width = 1 + max(c for _, c in cover)
+    grid = np.full((height, width), np.nan)
+    for (r, c), owners in cover.items():
+        grid[r, c] = float(sum(vals[j] for j in owners))
+    return grid
+
+
+def image_of(row: Mapping[Any, object], shape: tuple[int, int]) -> np.ndarray:
+    """A row's pixel values as an image of ``shape`` (the mean over channels), NaN where the
+    row holds no pixel."""
+    total, count = np.zeros(shape), np.zeros(shape)
+    for column, value in row.items():
+        where = _pixel_of(str(column))
+        if where is None or where[1] >= shape[0] or where[2] >= shape[1]:
+            continue
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        total[where[1:]] += number
+        count[where[1:]] += 1
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def step_units(
+    units: Sequence[str], members: Mapping[str, Sequence[str]]
+) -> list[tuple[str, list[int]]] | None:
+    """The units of a sequence in time order: ``(label, unit positions)`` per time step or
+    window, or None when the units are not steps of a sequence.
+
+    A unit named by :func:`time_steps` (``"t3"``, ``"t2-4"``) is its own label; single
+    columns ``"t3_f0"``, ``"t3_f1"`` are pooled under ``"t3"``.
+    """
+    first: dict[str, int] = {}
+    pooled: dict[str, list[int]] = {}
+    for j, unit in enumerate(units):
+        steps = []
+        for column in members.get(unit, [unit]):
+            m = _STEP.search(str(column))
+            if m is None:
+                return None
+            steps.append(int(m.group(1)))
+        label = unit if len(members.get(unit, [unit])) > 1 else f"t{steps[0]}"
+        pooled.setdefault(label, []).append(j)
+        first[label] = min(first.get(label, steps[0]), min(steps))
+    if not pooled:
+        return None
+    return [(label, pooled[label]) for label in sorted(pooled, key=lambda s: (first[s], s))]
+
+
+def step_contributions(
+    values: np.ndarray,
+    stderr: np.ndarray,
+    units: Sequence[str],
+    members: Mapping[str, Sequence[str]],
+    *,
+    row: int | None = None,
+    z: float = 1.96,
+) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """Attributions per time step (or window), in time order, with ``z``-s.e. half-widths.
+
+    Parameters
+    ----------
+    values, stderr : arrays of shape (n_samples, n_units)
+        One output's values and standard errors, e.g. ``explanation.values[:, :, k]``.
+    units, members
+        As for :func:`pixel_attributions`.
+    row : int, optional
+        One row's signed contributions (the units of one step added up, their standard
+        errors combined as if independent); without it, the mean |contribution| over the rows
+        with the standard error of that mean.
+
+    Returns
+    -------
+    ``(labels, heights, half_widths)``, or None when the units are not steps of a sequence.
+    """
+    steps = step_units(units, members)
+    if steps is None:
+        return None
+    labels = [label for label, _ in steps]
+    per_step = np.stack([values[:, idx].sum(axis=1) for _, idx in steps], axis=1)
+    if row is not None:
+        se = np.array([math.sqrt(float(np.nansum(stderr[row, idx] ** 2))) for _, idx in steps])
+        return labels, per_step[row], z * se
+    magnitude = np.abs(per_step)
+    if len(magnitude) > 1:
+        spread = magnitude.std(axis=0, ddof=1) / math.sqrt(len(magnitude))
+    else:
+        spread = np.zeros(len(labels))
+    return labels, magnitude.mean(axis=0), z * spread

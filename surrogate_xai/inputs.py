@@ -73,7 +73,12 @@ def load_model(
         raise InputError(_not_a_file(p))
     try:
         model = ONNXModel(p, output=output, feature_names=feature_names)
-        if feature_names is None and columns is not None and tensor_input(model):
+        if (
+            feature_names is None
+            and columns is not None
+            and tensor_input(model)
+            and model.feature_names_source == "graph"
+        ):
             names = [str(c) for c in columns]
             if len(names) == len(model.feature_names) and names != model.feature_names:
                 model = ONNXModel(p, output=output, feature_names=names)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,11 @@ from .exceptions import (
     ModelEvaluationError,
     NonFiniteOutputError,
     OutputShapeError,
+    ResourceLimitError,
 )
+
+if TYPE_CHECKING:
+    from .parity import ParityReport
 
 FeatureKind = Literal["numeric", "categorical"]
 
@@ -38,6 +42,11 @@ class Model(Protocol):
     ``predict`` takes a DataFrame with (at least) the columns ``feature_names`` or a 2-D array
     whose columns are in that order, and returns a float64 array of shape
     ``(n_samples, n_outputs)``.
+
+    Besides, a model declares what callers may rely on (:class:`BaseModel` gives the
+    defaults): ``input_dtype``, the type rows can be built in without changing what the
+    model sees; ``input_limits()``, the finite range of each numeric column it can take; and
+    ``parity_report``, the evidence that an export equals its original, if there is any.
     """
 
     @property
@@ -61,6 +70,14 @@ class Model(Protocol):
     @property
     def allow_missing(self) -> bool: ...
 
+    @property
+    def input_dtype(self) -> np.dtype: ...
+
+    def input_limits(self) -> dict[str, tuple[float, float]]: ...
+
+    @property
+    def parity_report(self) -> ParityReport | None: ...
+
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray: ...
 
     def describe(self) -> dict[str, Any]: ...
@@ -73,12 +90,16 @@ class BaseModel:
     """
 
     _feature_names: list[str]
-    _output_names: list[str]
+    #: None until inferred from the first prediction (FunctionModel without output_names).
+    _output_names: list[str] | None
     _identity: str
     _feature_kinds: dict[str, FeatureKind] | None = None
     _known_categories: dict[str, list[str]]
     _allow_missing: bool = False
     _memory_limit: int = DEFAULT_MEMORY_LIMIT
+    _parity_report: ParityReport | None = None
+    #: ``(rows, outputs)`` of the first call when the outputs were inferred from it.
+    _outputs_inferred: tuple[int, int] | None = None
 
     def __init__(self) -> None:
         self._count = 0
@@ -103,6 +124,10 @@ class BaseModel:
 
     @property
     def output_names(self) -> list[str]:
+        if self._output_names is None:
+            # Not inferred yet (no prediction so far): the one-output default. Raising here
+            # would make the protocol check (``isinstance(model, Model)``) itself fail.
+            return ["output"]
         return list(self._output_names)
 
     @property
@@ -126,21 +151,49 @@ class BaseModel:
     def allow_missing(self) -> bool:
         return self._allow_missing
 
+    # -- declared capabilities (defaults; models that know better override them) ------------
+    @property
+    def input_dtype(self) -> np.dtype:
+        """The type rows can be built in without changing what the model sees."""
+        return np.dtype(np.float64)
+
+    def input_limits(self) -> dict[str, tuple[float, float]]:
+        """The finite range of each numeric column the model can take; unlisted: any."""
+        return {}
+
+    @property
+    def parity_report(self) -> ParityReport | None:
+        """Evidence that an exported model equals its original, if there is any."""
+        return self._parity_report
+
+    @property
+    def parity(self) -> dict[str, Any] | None:
+        """:attr:`parity_report` in its JSON form, as provenance records it."""
+        report = self._parity_report
+        return None if report is None else report.to_dict()
+
     def describe(self) -> dict[str, Any]:
         """JSON-ready description of the model for provenance."""
-        return {
+        out = {
             "identity": self.identity,
             "kind": type(self).__name__,
             "feature_names": self.feature_names,
             "output_names": self.output_names,
         }
+        if self._outputs_inferred is not None:
+            rows, k = self._outputs_inferred
+            out["outputs_inferred"] = (
+                f"{k} output(s), from the shape of the first prediction ({rows} rows, counted "
+                "in the model's evaluations)"
+            )
+        return out
 
     def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Predict rows of ``X``; returns float64 of shape ``(n_samples, n_outputs)``."""
         data = self._conform(X)
         n = len(data)
         if n == 0:
-            return np.empty((0, len(self._output_names)), dtype=np.float64)
+            return np.empty((0, len(self.output_names)), dtype=np.float64)
         chunk = self._chunk_rows()
         parts = []
         for start in range(0, n, chunk):
@@ -162,11 +215,18 @@ class BaseModel:
         categories: Mapping[str, Sequence[str]] | None,
         allow_missing: bool,
         memory_limit: int,
+        *,
+        infer_outputs: bool = False,
     ) -> None:
         """Columns, outputs and value rules declared by the user (for models without a graph
-        to read them from): columns with declared categories are categorical."""
+        to read them from): columns with declared categories are categorical. Without
+        ``output_names``, the outputs are ``["output"]``, or with ``infer_outputs`` whatever
+        the first prediction returns (see :meth:`_infer_outputs`)."""
         self._feature_names = list(feature_names)
-        self._output_names = [str(c) for c in (output_names or ["output"])]
+        if output_names is None and infer_outputs:
+            self._output_names = None
+        else:
+            self._output_names = [str(c) for c in (output_names or ["output"])]
         self._known_categories = {
             str(k): [str(v) for v in vs] for k, vs in (categories or {}).items()
         }
@@ -212,16 +272,18 @@ class BaseModel:
     def _checked_chunk(self, part: pd.DataFrame | np.ndarray, offset: int) -> np.ndarray:
         try:
             out = self._predict_chunk(part)
-        except (InputError, ModelEvaluationError):
+        except (InputError, ModelEvaluationError, OutputShapeError, ResourceLimitError):
             raise
         except Exception as exc:
             raise ModelEvaluationError(
                 f"the model raised {type(exc).__name__} while predicting: {exc}"
             ) from exc
         out = np.asarray(out, dtype=np.float64)
+        if self._output_names is None:
+            self._infer_outputs(out)
         if out.ndim == 1:
             out = out.reshape(-1, 1)
-        k = len(self._output_names)
+        k = len(self.output_names)
         if out.ndim != 2 or out.shape != (len(part), k):
             raise OutputShapeError(
                 f"the model returned shape {out.shape} for {len(part)} rows; "
@@ -231,10 +293,25 @@ class BaseModel:
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise NonFiniteOutputError(
-                f"the model returned {out[row, col]} for output {self._output_names[col]!r} "
+                f"the model returned {out[row, col]} for output {self.output_names[col]!r} "
                 f"at input row {offset + int(row)}"
             )
         return out
+
+    def _infer_outputs(self, out: np.ndarray) -> None:
+        """Outputs named from the shape of the first prediction: ``(n,)`` or ``(n, 1)`` is
+        ``["output"]``, ``(n, k)`` is ``output[0] .. output[k-1]``. The rows of that call are
+        the probe: they are real predictions, counted like any other."""
+        if out.ndim not in (1, 2):
+            raise OutputShapeError(
+                f"the model returned shape {out.shape}; expected (n_samples,) or "
+                "(n_samples, n_outputs)"
+            )
+        k = 1 if out.ndim == 1 else out.shape[1]
+        with self._count_lock:
+            if self._output_names is None:
+                self._output_names = ["output"] if k == 1 else [f"output[{j}]" for j in range(k)]
+                self._outputs_inferred = (len(out), k)
 
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -252,7 +329,11 @@ class FunctionModel(BaseModel):
     feature_names : sequence of str
         The input columns, in the order an array input uses.
     output_names : sequence of str, optional
-        Names of the outputs; default ``["output"]``.
+        Names of the outputs. Without them the outputs are inferred from the first
+        prediction's shape (``output`` for one, ``output[0], output[1], ...`` for several),
+        and ``describe()`` says so; that first call is the probe, so it costs no extra rows
+        (an explainer's ``fit`` makes it when it predicts the background). Before it,
+        ``output_names`` is ``["output"]``.
     identity : str, optional
         A stable identifier for provenance (e.g. a model registry version). A callable has no
         byte content to hash, so the default names the function, which is *not* content-based.
@@ -290,7 +371,9 @@ class FunctionModel(BaseModel):
         self._identity = identity or (
             f"function:{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
         )
-        self._declare_columns(names, output_names, categories, allow_missing, memory_limit)
+        self._declare_columns(
+            names, output_names, categories, allow_missing, memory_limit, infer_outputs=True
+        )
 
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         if self.input_type == "frame":

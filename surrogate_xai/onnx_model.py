@@ -1,36 +1,60 @@
-"""ONNX models through onnxruntime.
+"""ONNX models through onnxruntime, as they come from any converter.
 
-A graph either takes one float tensor of shape ``(batch, n_features)`` ("tensor mode") or one
-input per raw column of shape ``(batch, 1)`` with float, int64 or string element types
-("column mode", what skl2onnx produces for a ColumnTransformer over a DataFrame). Classifier
-graphs usually carry a label output plus probabilities, either as a tensor or as a ZipMap
-(a list of ``{class: probability}`` dicts); ``output=`` chooses which output is explained.
+The graph's inputs become named flat columns (:mod:`~surrogate_xai.onnx_graph`): one float
+tensor ``(batch, n_features)`` ("tensor mode"), one input per raw column with float, int64 or
+string elements ("column mode", skl2onnx over a DataFrame), several multi-column inputs, or a
+sequence ``(batch, T, F)`` / image ``(batch, C, H, W)`` input, flattened in C order and
+reshaped for the graph on every call. Classifier graphs usually carry a label output plus
+probabilities, either as a tensor or as a ZipMap (a list of ``{class: probability}`` dicts);
+``output=`` chooses which output is explained, and the model records why it chose the one
+it did. Files written by our exporters describe themselves (:mod:`~surrogate_xai.onnx_metadata`).
+
+A model file is executable input. Declared shapes are checked against ``memory_limit``
+before anything runs and before each call; an output larger than declared is refused; a call
+can be bounded in time with ``timeout=``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import ConfigurationError, InvalidValueError, ModelLoadError
+from .exceptions import (
+    ConfigurationError,
+    ModelEvaluationError,
+    ModelLoadError,
+    OutputShapeError,
+    ResourceLimitError,
+    SerializationError,
+)
 from .model import DEFAULT_MEMORY_LIMIT, BaseModel, FeatureKind
+from .onnx_cast import UnfitValue, numbers_of
+from .onnx_feed import InputFeed
+from .onnx_graph import (
+    OutputChoice,
+    OutputSpec,
+    choose_output,
+    graph_facts,
+    read_inputs,
+    static_sizes,
+)
+from .onnx_metadata import ExportMetadata, embed_metadata, read_metadata
+from .onnx_session import new_session, shared_session, shared_session_count  # noqa: F401 - re-exported
+from .parity import ParityReport
 
-_NUMERIC_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-}
-_STRING_TYPE = "tensor(string)"
-# Output names that converters use for un-squashed scores.
-_MARGIN_HINTS = ("margin", "raw", "logit", "score")
+logger = logging.getLogger(__name__)
+
+NamesSource = Literal["given", "metadata", "graph"]
+# Bytes per value in the budget: rows are built and outputs returned as (at most) float64.
+_BYTES = 8
 
 
 def _load_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
@@ -42,210 +66,19 @@ def _load_bytes(source: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
     return path.read_bytes(), str(path)
 
 
-def _graph_facts(data: bytes) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Categories of OneHotEncoder nodes fed directly by a graph input, and class labels."""
-    import onnx
-
-    proto = onnx.load_from_string(data)
-    inputs = {i.name for i in proto.graph.input}
-    categories: dict[str, list[str]] = {}
-    labels: dict[str, list[str]] = {}
-    for node in proto.graph.node:
-        attrs = {a.name: a for a in node.attribute}
-        if node.op_type == "OneHotEncoder" and node.input and node.input[0] in inputs:
-            if "cats_strings" in attrs:
-                cats = [s.decode() for s in attrs["cats_strings"].strings]
-            elif "cats_int64s" in attrs:
-                cats = [str(v) for v in attrs["cats_int64s"].ints]
-            else:
-                continue
-            categories.setdefault(node.input[0], []).extend(cats)
-        for key in ("classlabels_strings", "classlabels_int64s"):
-            if key in attrs and node.op_type.endswith("Classifier"):
-                attr = attrs[key]
-                values = (
-                    [s.decode() for s in attr.strings]
-                    if attr.strings
-                    else [str(v) for v in attr.ints]
-                )
-                labels[node.op_type] = values
-    return categories, labels
+def _declared_widths(proto: Any) -> dict[str, int]:
+    """Values per row of each graph output whose declared axes after the first are fixed."""
+    widths = {}
+    for out in proto.graph.output:
+        dims = out.type.tensor_type.shape.dim if out.type.HasField("tensor_type") else []
+        rest = list(dims)[1:]
+        if rest and all(d.HasField("dim_value") for d in rest):
+            widths[out.name] = math.prod(d.dim_value for d in rest)
+    return widths
 
 
-def _new_session(data: bytes, intra_op_num_threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-# Sessions of unpickled models, one per (sha256, threads) in this process. A Dask worker
-# receives the model's bytes once per ``explain_batch`` call; the session (the expensive part:
-# graph parsing and optimisation, tens of MB for a large ensemble) is built once per process
-# and shared, which is safe because ``InferenceSession.run`` is thread-safe.
-_SESSIONS: OrderedDict[tuple[str, int], Any] = OrderedDict()
-_SESSIONS_LOCK = threading.Lock()
-_SESSIONS_KEPT = 4  # a long-lived worker may serve several models; keep the last few
-
-
-def _shared_session(data: bytes, sha256: str, intra_op_num_threads: int) -> Any:
-    key = (sha256, intra_op_num_threads)
-    with _SESSIONS_LOCK:
-        hit = _SESSIONS.get(key)
-        if hit is None:
-            hit = _new_session(data, intra_op_num_threads)
-            _SESSIONS[key] = hit
-            while len(_SESSIONS) > _SESSIONS_KEPT:
-                _SESSIONS.popitem(last=False)
-        _SESSIONS.move_to_end(key)
-        return hit
-
-
-def shared_session_count(sha256: str | None = None) -> int:
-    """Sessions of unpickled ONNX models held by this process, of one model or of all.
-
-    For tests and diagnostics: on a Dask worker, ``client.run(shared_session_count, sha)``
-    shows that a worker built one session for a model however many tasks used it.
-    """
-    with _SESSIONS_LOCK:
-        return sum(1 for key in _SESSIONS if sha256 is None or key[0] == sha256)
-
-
-class _Unfit(InvalidValueError):
-    """A value the model's input type cannot take, located within the rows converted.
-
-    Internal: :meth:`located` turns it into the :class:`InvalidValueError` users see, with
-    the row counted from the start of the caller's rows (a chunk may start later).
-    """
-
-    def __init__(self, column: str, row: int, value: Any, problem: str, want: np.dtype) -> None:
-        super().__init__(f"column {column!r}, row {row}: {problem}")
-        self.column = column
-        self.row = row
-        self.value = value.item() if isinstance(value, np.generic) else value
-        self.problem = problem
-        self.want = want
-
-    def located(self, offset: int, what: str) -> InvalidValueError:
-        name, row, value, kind = self.column, self.row + offset, self.value, self.want.name
-        if self.problem == "integer":
-            message = (
-                f"column {name!r} is an integer input of the model but row {row} of {what} "
-                f"holds {value!r}"
-            )
-        elif self.problem == "number":
-            message = (
-                f"column {name!r} of {what} holds {value!r} at row {row}, which is not a "
-                f"number (the model's input is {kind})"
-            )
-        else:
-            info = np.finfo(self.want) if self.want.kind == "f" else np.iinfo(self.want)
-            message = (
-                f"column {name!r} of {what} holds {value!r} at row {row}, outside the finite "
-                f"range of the model's {kind} input ({float(info.min):.7g} to "
-                f"{float(info.max):.7g})"
-            )
-        return InvalidValueError(message)
-
-
-def _first(mask: np.ndarray) -> tuple[int, ...] | None:
-    """The position of the first true entry (row-major), or None."""
-    if not mask.any():
-        return None
-    return tuple(int(k) for k in np.argwhere(mask)[0])
-
-
-def _cast(values: np.ndarray, want: np.dtype) -> tuple[np.ndarray, tuple[tuple[int, ...], str]]:
-    """Numeric ``values`` (1-D or 2-D) in the input type ``want``, exactly as numpy casts them,
-    or where the first value is that the cast would change into another number (an empty
-    position when all survive).
-
-    Over-large floats become inf in float32; integers never go through float64 (2**63 - 1
-    would come out as -2**63) and floats reach an integer input only when they are whole and
-    in range. NaN and inf pass into float inputs: the tabular checks name them as such.
-    """
-    have = values.dtype
-    if have == want:
-        return values, ((), "")
-    if want.kind == "f":
-        with np.errstate(over="ignore"):
-            out = values.astype(want, order="C")
-        if have.kind == "f" and have.itemsize > want.itemsize:
-            inf = np.isinf(out)
-            if inf.any():
-                where = _first(inf & np.isfinite(values))
-                if where is not None:
-                    return out, (where, "range")
-        return out, ((), "")
-    info = np.iinfo(want)
-    if have.kind == "b" or np.can_cast(have, want):
-        return values.astype(want, order="C"), ((), "")
-    if have.kind in "iu":
-        where = _first((values < info.min) | (values > info.max))
-        problem = "range"
-    else:  # floats: whole numbers in [min, max + 1), both ends exact in float64
-        with np.errstate(invalid="ignore"):
-            broken = ~np.isfinite(values) | (values != np.trunc(values))
-            outside = (values < float(info.min)) | (values >= -float(info.min))
-        where = _first(broken | outside)
-        problem = "integer" if where is not None and broken[where] else "range"
-    if where is not None:
-        return values, (where, problem)
-    return values.astype(want, order="C"), ((), "")
-
-
-def _cast_objects(
-    col: np.ndarray, want: np.dtype
-) -> tuple[np.ndarray, tuple[tuple[int, ...], str]]:
-    """Like :func:`_cast` for a 1-D object column (numbers, numeric strings, None, NaN)."""
-    if want.kind == "f":
-        try:
-            with np.errstate(over="ignore"):
-                out = np.asarray(col, dtype=want)
-        except (TypeError, ValueError, OverflowError):
-            pass  # pd.NA, text or an integer too large for a float: sorted out below
-        else:
-            inf = np.flatnonzero(np.isinf(out))
-            if len(inf):
-                finite = np.isfinite(np.asarray(col[inf], dtype=np.float64))
-                if finite.any():
-                    return out, ((int(inf[finite][0]),), "range")
-            return out, ((), "")
-    numbers = pd.to_numeric(pd.Series(col, copy=False), errors="coerce")
-    where = _first(numbers.isna().to_numpy() & ~pd.isna(col))
-    if where is not None:
-        value = col[where[0]]
-        real = isinstance(value, int | float) and not isinstance(value, bool)
-        return col, (where, "range" if real else "number")
-    values = numbers.to_numpy()
-    if values.dtype.kind not in "biuf":  # e.g. integers beyond uint64, kept as objects
-        values = np.asarray(values, dtype=np.float64)
-    return _cast(values, want)
-
-
-def _cast_any(col: np.ndarray, want: np.dtype) -> tuple[np.ndarray, tuple[tuple[int, ...], str]]:
-    if col.dtype.kind in "biuf":
-        return _cast(col, want)
-    return _cast_objects(col if col.dtype == object else col.astype(object), want)
-
-
-def _numbers_of(series: pd.Series) -> np.ndarray:
-    """A column's values as a numpy array: numeric extension types (Int64, Float64,
-    boolean) as their numpy type, or float64 with NaN where missing; anything else
-    (``str``, categorical, object) as objects."""
-    dtype = series.dtype
-    if isinstance(dtype, np.dtype):
-        return series.to_numpy()
-    numpy_dtype = getattr(dtype, "numpy_dtype", None)
-    if isinstance(numpy_dtype, np.dtype) and numpy_dtype.kind in "biuf":
-        if not series.hasnans:
-            return series.to_numpy(dtype=numpy_dtype)
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return series.to_numpy(dtype=object)
+def _mb(n_bytes: float) -> str:
+    return f"{n_bytes / 1024**2:.3g} MB"
 
 
 class ONNXModel(BaseModel):
@@ -255,13 +88,18 @@ class ONNXModel(BaseModel):
     ----------
     source : path or bytes
         The ``.onnx`` file or its bytes. ``identity`` is the sha256 of these bytes.
-    output : str, optional
+    output : str or int, optional
         Which output to explain: ``"probability"`` (class probabilities, tensor or ZipMap),
-        ``"margin"`` (an output whose name says it is a raw score), or an output's exact name.
-        By default the probabilities of a classifier, else the only non-label output.
+        ``"margin"`` (an output whose name says it is a raw score), an output's exact name,
+        or its index. By default the output the file's metadata names, else probabilities
+        (an output named so, a ZipMap, or a float output as wide as the classifier's
+        classes), else the only float output; integer labels are skipped. Which one was
+        chosen and why is in :attr:`output_reason` and the provenance.
     feature_names : sequence of str, optional
-        Column names for a single-tensor graph (default ``x0, x1, ...``). Ignored in column
-        mode, where the graph's input names are the columns.
+        Names of the flat columns, all inputs' values in order (default: the names the
+        file's metadata records, else ``x0, x1, ...`` for one tensor, the input names for
+        one input per column, ``t{step}_f{j}`` for a ``(batch, T, F)`` input and
+        ``c{k}_p{row}_{col}`` for a ``(batch, C, H, W)`` one).
     intra_op_num_threads : int
         onnxruntime threads per call. One is fastest for many mid-size batches on small
         machines; two pools fighting over two cores are slower than one. It is part of the
@@ -269,20 +107,31 @@ class ONNXModel(BaseModel):
         ensembles) add partial sums in a different order, which moves float32 outputs in
         the last bits. Parallelise over rows with the explainers' ``n_jobs`` instead.
     memory_limit : int
-        Bytes of input rows per onnxruntime call; larger inputs are evaluated in chunks.
-    allow_missing : bool
-        Whether NaN may be passed in numeric columns (e.g. the graph imputes).
+        Bytes of input rows and outputs per onnxruntime call (8 bytes a value); larger calls
+        are evaluated in chunks. A graph that needs more for a single row (or for its frozen
+        batch) is refused at load, and a call whose output comes back larger is refused.
+    allow_missing : bool, optional
+        Whether NaN may be passed in numeric columns (e.g. the graph imputes). Default: as the
+        file's metadata records, else False.
+    timeout : float, optional
+        Seconds one onnxruntime call may run before it is stopped (``ResourceLimitError``).
+        A crafted graph can loop or expand for a long time; this bounds it.
+    parity : ParityReport, optional
+        Evidence that the graph equals the model it was exported from, measured by the
+        caller (the adapters' ``to_onnx``); default the report in the file's metadata.
     """
 
     def __init__(
         self,
         source: str | os.PathLike[str] | bytes,
-        output: str | None = None,
+        output: str | int | None = None,
         *,
         feature_names: list[str] | None = None,
         intra_op_num_threads: int = 1,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
-        allow_missing: bool = False,
+        allow_missing: bool | None = None,
+        timeout: float | None = None,
+        parity: ParityReport | None = None,
     ) -> None:
         super().__init__()
         data, self.source = _load_bytes(source)
@@ -290,24 +139,50 @@ class ONNXModel(BaseModel):
         self._identity = hashlib.sha256(data).hexdigest()
         self.output = output
         self.intra_op_num_threads = intra_op_num_threads
-        #: Evidence that the graph equals the model it was exported from (set by the
-        #: adapters' ``to_onnx``); recorded in every explanation's provenance.
-        self.parity: dict[str, Any] | None = None
-        #: The same evidence as a ``ParityReport`` object.
-        self.parity_report: Any = None
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise ConfigurationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}"
+            )
+        self.timeout = None if timeout is None else float(timeout)
         self._memory_limit = memory_limit
-        self._allow_missing = allow_missing
 
         try:
-            self._session = _new_session(data, intra_op_num_threads)
-            categories, class_labels = _graph_facts(data)
+            import onnx
+
+            proto = onnx.load_from_string(data)
+            self._session = new_session(data, intra_op_num_threads)
+            categories, class_labels = graph_facts(proto)
         except Exception as exc:
             raise ModelLoadError(
                 f"{self.source} is not a usable ONNX model: {str(exc).splitlines()[0][:300]}"
             ) from exc
+        meta = read_metadata({p.key: p.value for p in proto.metadata_props})
+        self._metadata = meta
+        self._allow_missing = bool(
+            allow_missing if allow_missing is not None else meta.allow_missing
+        )
+        self._parity_report, self._parity_source = self._parity_evidence(parity, meta)
 
-        self._setup_inputs(feature_names, categories)
-        self._setup_output(output, class_labels)
+        self._setup_inputs(feature_names, categories, meta)
+        self._setup_output(output, class_labels, meta, _declared_widths(proto))
+        self._check_static_sizes(proto)
+
+    @staticmethod
+    def _parity_evidence(
+        given: ParityReport | None, meta: ExportMetadata
+    ) -> tuple[ParityReport | None, str | None]:
+        if given is not None:
+            if not isinstance(given, ParityReport):
+                raise ConfigurationError(
+                    f"parity must be a ParityReport, got {type(given).__name__}"
+                )
+            return given, "measured at export"
+        if meta.parity is None:
+            return None, None
+        try:
+            return ParityReport.from_dict(meta.parity), "the file's metadata (not re-measured)"
+        except SerializationError as exc:
+            raise ModelLoadError(f"metadata 'surrogate_xai.parity': {exc}") from None
 
     # -- pickling ----------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -319,117 +194,140 @@ class ONNXModel(BaseModel):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self._session = _shared_session(self._bytes, self._identity, self.intra_op_num_threads)
+        self._session = shared_session(self._bytes, self._identity, self.intra_op_num_threads)
 
     # -- construction ------------------------------------------------------------------------
     def _setup_inputs(
-        self, feature_names: list[str] | None, categories: dict[str, list[str]]
+        self,
+        feature_names: list[str] | None,
+        categories: dict[tuple[str, int], list[str]],
+        meta: ExportMetadata,
     ) -> None:
-        inputs = self._session.get_inputs()
-        for node in inputs:
-            if node.type not in _NUMERIC_TYPES and node.type != _STRING_TYPE:
-                raise ModelLoadError(f"input {node.name!r} has unsupported type {node.type}")
-        width = inputs[0].shape[1] if len(inputs[0].shape) == 2 else None
-        self._tensor_mode = len(inputs) == 1 and not (isinstance(width, int) and width == 1)
-        if self._tensor_mode:
-            node = inputs[0]
-            if node.type == _STRING_TYPE:
-                raise ModelLoadError("a single string tensor input is not supported")
-            if not isinstance(width, int):
-                if feature_names is None:
-                    raise ConfigurationError(
-                        f"input {node.name!r} has no fixed width; pass feature_names="
-                    )
-                width = len(feature_names)
-            names = feature_names or [f"x{i}" for i in range(width)]
-            if len(names) != width:
-                raise ConfigurationError(
-                    f"feature_names has {len(names)} names but input {node.name!r} has "
-                    f"{width} columns"
+        nodes = self._session.get_inputs()
+        slots, self._batch = read_inputs(nodes, feature_names, meta.feature_names)
+        self._slots = slots
+        self._inputs = InputFeed(slots)
+        self._names_source: NamesSource = (
+            "given" if feature_names is not None else "metadata" if meta.feature_names else "graph"
+        )
+        self._feature_names = self._inputs.names
+        self._tensor_mode = self._inputs.tensor_mode
+        self._column_dtypes = self._inputs.dtypes
+        kinds: dict[str, FeatureKind] = {
+            c: ("categorical" if dt is object else "numeric")
+            for c, dt in self._column_dtypes.items()
+        }
+        self._feature_kinds = kinds
+        known = {
+            slot.columns[j]: cats
+            for slot in slots
+            for (name, j), cats in categories.items()
+            if name == slot.name and j < slot.width
+        }
+        for col, cats in meta.categories.items():
+            if col not in kinds:
+                raise ModelLoadError(
+                    f"the file's metadata gives categories for {col!r}, which is not a column "
+                    "of the graph"
                 )
-            self._feature_names = [str(n) for n in names]
-            self._input_name = node.name
-            self._input_dtype = _NUMERIC_TYPES[node.type]
-            self._feature_kinds = dict.fromkeys(self._feature_names, "numeric")
-            self._column_dtypes: dict[str, Any] = {}
-        else:
-            self._feature_names = [node.name for node in inputs]
-            self._column_dtypes = {
-                node.name: (object if node.type == _STRING_TYPE else _NUMERIC_TYPES[node.type])
-                for node in inputs
-            }
-            kinds: dict[str, FeatureKind] = {
-                name: ("categorical" if dt is object else "numeric")
-                for name, dt in self._column_dtypes.items()
-            }
-            self._feature_kinds = kinds
-            self._known_categories = {
-                k: sorted(set(v)) for k, v in categories.items() if kinds.get(k) == "categorical"
-            }
-            # Positions of the numeric inputs by element type: the columns of a numeric
-            # array that go to inputs of one type are converted (and checked) in one go.
-            groups: dict[np.dtype, list[int]] = {}
-            for j, dt in enumerate(self._column_dtypes.values()):
-                if dt is not object:
-                    groups.setdefault(np.dtype(dt), []).append(j)
-            self._numeric_groups = list(groups.items())
+            known[col] = cats
+        self._known_categories = {
+            k: sorted(set(v)) for k, v in known.items() if kinds.get(k) == "categorical"
+        }
 
-    def _setup_output(self, output: str | None, class_labels: dict[str, list[str]]) -> None:
-        outs = self._session.get_outputs()
-        names = [o.name for o in outs]
-        by_name = {o.name: o for o in outs}
-        prob = [o.name for o in outs if "prob" in o.name.lower()]
-        scores = [o.name for o in outs if "label" not in o.name.lower()]
-        if output is None:
-            chosen = prob[0] if prob else (scores[0] if len(scores) == 1 else None)
-            if chosen is None:
-                raise ConfigurationError(f"choose an output with output=: one of {names}")
-        elif output == "probability":
-            if not prob:
-                raise ConfigurationError(f"the graph has no probability output; outputs: {names}")
-            chosen = prob[0]
-        elif output == "margin":
-            hits = [n for n in names if any(h in n.lower() for h in _MARGIN_HINTS)]
-            if not hits:
-                raise ConfigurationError(
-                    f"the graph has no margin / raw-score output; outputs: {names}"
-                )
-            chosen = hits[0]
-        elif output in by_name:
-            chosen = output
-        else:
-            raise ConfigurationError(f"unknown output {output!r}; outputs: {names}")
-        self._output = chosen
-        node = by_name[chosen]
-        self._zipmap = node.type.startswith("seq(map")
+    def _setup_output(
+        self,
+        output: str | int | None,
+        class_labels: dict[str, list[str]],
+        meta: ExportMetadata,
+        declared: dict[str, int],
+    ) -> OutputChoice:
+        outs = [OutputSpec.of(i, o) for i, o in enumerate(self._session.get_outputs())]
         labels = next(iter(class_labels.values()), None)
-        width: Any = node.shape[1] if len(node.shape) == 2 else 1
-        if self._zipmap or (labels and width == len(labels)):
+        choice = choose_output(
+            outs, output, n_classes=len(labels) if labels else None, recorded=meta.output
+        )
+        spec = choice.spec
+        self._output = spec.name
+        self._output_spec = spec
+        self._output_reason = choice.reason
+        self._zipmap = spec.zipmap
+        logger.info("explaining output %r of %s: %s", spec.name, self.source, choice.reason)
+        # As written in the file: onnxruntime drops a declared axis that contradicts its own
+        # inference (with a warning only), but the file's declaration is what is checked.
+        width = declared.get(spec.name, spec.width)
+        self._declared_width = width
+        if width is not None:
+            self._check_row_fits(width, f"output {spec.name!r} declares {width} values per row")
+        if meta.output_names is not None and meta.output == spec.name:
+            if width is not None and width != len(meta.output_names):
+                raise ModelLoadError(
+                    f"the file's metadata names {len(meta.output_names)} columns of output "
+                    f"{spec.name!r}, which declares {width}"
+                )
+            self._output_names = list(meta.output_names)
+        elif self._zipmap or (labels and width == len(labels)):
             if labels is None:
                 # ZipMap without a readable classifier node: learn the keys on first use.
-                probe = self._run_raw(self._example_feed())
+                probe = self._probe()
                 labels = [str(k) for k in probe[0]]
-            self._output_names = [f"{chosen}[{label}]" for label in labels]
-        elif isinstance(width, int):
+            self._output_names = [f"{spec.name}[{label}]" for label in labels]
+        elif width is not None:
             self._output_names = (
-                [chosen] if width == 1 else [f"{chosen}[{j}]" for j in range(width)]
+                [spec.name] if width == 1 else [f"{spec.name}[{j}]" for j in range(width)]
             )
         else:
-            probe = np.asarray(self._run_raw(self._example_feed()))
-            k = 1 if probe.ndim == 1 else probe.shape[1]
-            self._output_names = [chosen] if k == 1 else [f"{chosen}[{j}]" for j in range(k)]
+            probe = np.asarray(self._probe())
+            k = 1 if probe.ndim == 1 else math.prod(probe.shape[1:])
+            if k == 0:
+                raise ModelLoadError(f"output {spec.name!r} holds no values for an example row")
+            self._output_names = [spec.name] if k == 1 else [f"{spec.name}[{j}]" for j in range(k)]
+        return choice
+
+    def _check_row_fits(self, values_per_row: int, what: str) -> None:
+        """Refuse a graph whose smallest possible call cannot fit under ``memory_limit``."""
+        rows = self._batch or 1
+        need = rows * _BYTES * (len(self._feature_names) + values_per_row)
+        if need > self._memory_limit:
+            batch = f" (its frozen batch of {rows} rows)" if self._batch else ""
+            raise ResourceLimitError(
+                f"{what}: one call{batch} needs {_mb(need)}, more than memory_limit "
+                f"({_mb(self._memory_limit)}); raise memory_limit= if the model is trusted"
+            )
+
+    def _check_static_sizes(self, proto: Any) -> None:
+        # Shape inference sees constant Expand / Tile / ConstantOfShape bombs before they run.
+        for name, values in static_sizes(proto)[:1]:
+            if values * 4 > self._memory_limit:  # at least 4 bytes an element (float32)
+                raise ResourceLimitError(
+                    f"the graph's tensor {name!r} holds at least {values} values "
+                    f"({_mb(values * 4)}) for one call, more than memory_limit "
+                    f"({_mb(self._memory_limit)}); raise memory_limit= if the model is trusted"
+                )
 
     def _example_feed(self) -> dict[str, np.ndarray]:
-        if self._tensor_mode:
-            return {self._input_name: np.zeros((1, len(self._feature_names)), self._input_dtype)}
+        rows = self._batch or 1
         feed = {}
-        for name, dt in self._column_dtypes.items():
-            if dt is object:
-                cats = self._known_categories.get(name) or [""]
-                feed[name] = np.array([[cats[0]]], dtype=object)
+        for slot in self._slots:
+            if slot.text:
+                cats = [self._known_categories.get(c, [""])[0] for c in slot.columns]
+                flat = np.array([cats] * rows, dtype=object)
             else:
-                feed[name] = np.zeros((1, 1), dtype=dt)
+                flat = np.zeros((rows, slot.width), dtype=slot.dtype)
+            feed[slot.name] = flat.reshape((rows, *slot.inner))
         return feed
+
+    def _probe(self) -> Any:
+        try:
+            return self._run_raw(self._example_feed())
+        except ResourceLimitError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(
+                f"{self.source}: the graph fails on an example row, so its output "
+                f"{self._output!r} cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300]})"
+            ) from exc
 
     # -- evaluation --------------------------------------------------------------------------
     def input_limits(self) -> dict[str, tuple[float, float]]:
@@ -438,13 +336,8 @@ class ONNXModel(BaseModel):
         float32 columns hold at most about ±3.4e38, int32/int64 columns their integer range;
         float64 columns are not listed (any finite float64 fits).
         """
-        dtypes = (
-            dict.fromkeys(self._feature_names, self._input_dtype)
-            if self._tensor_mode
-            else self._column_dtypes
-        )
         limits: dict[str, tuple[float, float]] = {}
-        for name, dt in dtypes.items():
+        for name, dt in self._column_dtypes.items():
             if dt is object or dt is np.float64:
                 continue
             info = np.finfo(dt) if np.issubdtype(dt, np.floating) else np.iinfo(dt)
@@ -469,126 +362,179 @@ class ONNXModel(BaseModel):
         try:
             if isinstance(X, pd.DataFrame):
                 for name in self._feature_names:
-                    want = np.dtype(self._dtype_of(name))
+                    want = np.dtype(self._column_dtypes[name])
                     if name in X.columns and want.kind != "O":
-                        self._numeric_column(name, _numbers_of(X[name]), want)
+                        self._inputs.numeric_column(name, numbers_of(X[name]), want)
             else:
-                self._feed(super()._conform(X))
-        except _Unfit as bad:
+                self._inputs.feed(super()._conform(X))
+        except UnfitValue as bad:
             raise bad.located(0, what) from None
 
-    def _dtype_of(self, name: str) -> Any:
-        return self._input_dtype if self._tensor_mode else self._column_dtypes[name]
+    def _chunk_rows(self) -> int:
+        # Outputs count too: a declared output of many values per row shrinks the chunks. A
+        # frozen batch axis takes whole batches only.
+        per_row = _BYTES * max(1, len(self._feature_names) + len(self.output_names))
+        rows = max(1, self._memory_limit // per_row)
+        if self._batch:
+            rows = max(self._batch, rows - rows % self._batch)
+        return rows
 
     def _checked_chunk(self, part: pd.DataFrame | np.ndarray, offset: int) -> np.ndarray:
         # Values are checked as the chunk is converted for the graph (one conversion, no
         # second pass over the rows), and the row named is counted from the start of X.
         try:
             return super()._checked_chunk(part, offset)
-        except _Unfit as bad:
+        except UnfitValue as bad:
             raise bad.located(offset, "X") from None
 
     def _run_raw(self, feed: dict[str, np.ndarray]) -> Any:
-        return self._session.run([self._output], feed)[0]
+        if self.timeout is None:
+            return self._session.run([self._output], feed)[0]
+        import onnxruntime as ort
 
-    @staticmethod
-    def _numeric_column(name: str, values: np.ndarray, want: np.dtype) -> np.ndarray:
-        out, (where, problem) = _cast_any(values, want)
-        if where:
-            raise _Unfit(name, where[0], values[where[0]], problem, want)
-        return out
+        options = ort.RunOptions()
+        options.log_severity_level = 4  # the stop is reported as our error, not a log line
+        # onnxruntime checks the flag between kernels (also inside Loop / Scan bodies).
+        timer = threading.Timer(self.timeout, setattr, (options, "terminate", True))
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._session.run([self._output], feed, options)[0]
+        except Exception as exc:
+            if options.terminate:
+                raise ResourceLimitError(
+                    f"output {self._output!r} took longer than timeout={self.timeout:g} s; "
+                    "onnxruntime stopped the call"
+                ) from exc
+            raise
+        finally:
+            timer.cancel()
 
-    def _tensor(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        want = np.dtype(self._input_dtype)
-        if isinstance(X, pd.DataFrame):
-            types = set(X.dtypes)
-            if len(types) != 1 or not all(
-                isinstance(dt, np.dtype) and dt.kind in "biuf" for dt in types
-            ):
-                # Column by column, each from its own type: one array of mixed columns would
-                # put int64 through float64, and extension or object columns need converting.
-                out = np.empty((len(X), X.shape[1]), dtype=want)
-                for j, name in enumerate(self._feature_names):
-                    out[:, j] = self._numeric_column(name, _numbers_of(X[name]), want)
-                return out
-            a = X.to_numpy()  # one numeric type: no copy when the columns are one block
-        else:
-            a = np.asarray(X)
-        if a.dtype.kind not in "biuf":
-            out = np.empty(a.shape, dtype=want)
-            for j, name in enumerate(self._feature_names):
-                out[:, j] = self._numeric_column(name, a[:, j], want)
-            return out
-        out, (where, problem) = _cast(a, want)
-        if where:
-            row, j = where
-            raise _Unfit(self._feature_names[j], row, a[row, j], problem, want)
-        return np.ascontiguousarray(out)
-
-    def _feed(self, X: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
-        """The graph's inputs for rows ``X``, each in its input's type.
-
-        Raises ``_Unfit`` for a value the conversion would change (see :func:`_cast`).
-        """
-        if self._tensor_mode:
-            return {self._input_name: self._tensor(X)}
-        names = self._feature_names
-        feed: dict[str, np.ndarray] = {}
-        frame = X if isinstance(X, pd.DataFrame) else None
-        array = np.asarray(X) if frame is None else None
-        if array is not None and array.dtype.kind in "biuf":
-            # A numeric array: its columns as rows of one (inputs, rows) block per type,
-            # so each input's values are contiguous and checked in one call.
-            for want, idx in self._numeric_groups:
-                block = array.T if len(idx) == array.shape[1] else array.T[idx]
-                out, (where, problem) = _cast(block, want)
-                if where:
-                    i, row = where
-                    raise _Unfit(names[idx[i]], row, array[row, idx[i]], problem, want)
-                for i, j in enumerate(idx):
-                    feed[names[j]] = out[i]
-        for j, (name, dt) in enumerate(self._column_dtypes.items()):
-            if name in feed:
-                continue
-            want = np.dtype(dt)
-            if frame is not None:
-                col = frame[name].to_numpy() if want.kind == "O" else _numbers_of(frame[name])
-            else:
-                assert array is not None
-                col = array[:, j]
-            if want.kind == "O":
-                feed[name] = col.astype(str).astype(object) if col.dtype != object else col
-            else:
-                feed[name] = self._numeric_column(name, col, want)
-        return {name: np.ascontiguousarray(feed[name]).reshape(-1, 1) for name in names}
-
-    def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
-        raw = self._run_raw(self._feed(X))
+    def _outputs_of(self, raw: Any, rows: int) -> np.ndarray:
+        """The raw output of one call as float64 ``(rows, k)``, checked against what the
+        graph declares and against ``memory_limit``."""
         if self._zipmap:
             keys = list(raw[0].keys()) if raw else []
             return np.array([[row[k] for k in keys] for row in raw], dtype=np.float64)
-        out = np.asarray(raw, dtype=np.float64)
-        return out.reshape(len(out), -1)
+        out = np.asarray(raw)
+        spec = self._output_spec
+        if out.dtype.kind not in "biuf":
+            raise ModelEvaluationError(
+                f"output {spec.name!r} holds {out.dtype.name} values, not numbers; choose a "
+                "numeric output with output="
+            )
+        declared = self._declared_width
+        if declared is not None and out.size != rows * declared:
+            dims = ", ".join("N" if d is None else str(d) for d in spec.shape)
+            raise OutputShapeError(
+                f"output {spec.name!r} returned shape {out.shape} for {rows} rows; the graph "
+                f"declares [{dims}]"
+            )
+        if out.size * _BYTES > self._memory_limit:
+            raise ResourceLimitError(
+                f"output {spec.name!r} returned {out.size} values ({_mb(out.size * _BYTES)}) "
+                f"for {rows} rows, more than memory_limit ({_mb(self._memory_limit)})"
+            )
+        out = np.asarray(out, dtype=np.float64)
+        return out.reshape(len(out), -1) if out.ndim else out.reshape(1, -1)
 
+    def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        feed = self._inputs.feed(X)
+        n = len(X)
+        batch = self._batch
+        if batch is None:
+            return self._outputs_of(self._run_raw(feed), n)
+        # A frozen batch axis: calls of exactly `batch` rows, the last one padded with copies
+        # of its last row (their outputs are dropped; rows are independent).
+        parts = []
+        for start in range(0, n, batch):
+            piece = {k: v[start : start + batch] for k, v in feed.items()}
+            short = batch - min(batch, n - start)
+            if short:
+                piece = {
+                    k: np.concatenate([v, np.repeat(v[-1:], short, axis=0)])
+                    for k, v in piece.items()
+                }
+            parts.append(self._outputs_of(self._run_raw(piece), batch)[: batch - short])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    # -- what the model declares -------------------------------------------------------------
     @property
     def input_dtype(self) -> np.dtype:
         """The type rows can be built in without changing what the graph sees."""
         if self._tensor_mode:
-            return np.dtype(self._input_dtype)
+            return np.dtype(self._slots[0].dtype)
         return np.dtype(np.float64)
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each graph input's shape after the batch axis, e.g. ``{"input": (1, 8, 8)}``: pass
+        it to :func:`~surrogate_xai.groups.image_patches` or ``time_steps`` to group columns."""
+        return {slot.name: slot.inner for slot in self._slots}
+
+    @property
+    def batch_size(self) -> int | None:
+        """The batch size the graph freezes, or None for a free batch axis."""
+        return self._batch
+
+    @property
+    def output_reason(self) -> str:
+        """Why :attr:`output_names` come from the output they come from."""
+        return self._output_reason
+
+    @property
+    def feature_names_source(self) -> NamesSource:
+        """Where the column names come from: given, the file's metadata, or the graph."""
+        return self._names_source
 
     @property
     def model_bytes(self) -> bytes:
         """The ONNX bytes this model was built from (e.g. to ship to workers once)."""
         return self._bytes
 
+    def with_export_metadata(
+        self, parity: ParityReport | None = None, *, converter: str | None = None
+    ) -> ONNXModel:
+        """This model as a self-describing file: the same graph with its columns, categories,
+        output, output names, missing-value rule and ``parity`` in ``metadata_props``.
+
+        A saved ``model_bytes`` then reloads with ``ONNXModel(path)`` alone and knows the
+        user's columns. The identity changes (the bytes do); the computation does not.
+        """
+        meta = ExportMetadata(
+            feature_names=self.feature_names,
+            categories=self.known_categories,
+            output=self._output,
+            output_names=self.output_names,
+            parity=None if parity is None else parity.to_dict(),
+            converter=converter,
+            allow_missing=self.allow_missing,
+        )
+        return ONNXModel(
+            embed_metadata(self._bytes, meta),
+            intra_op_num_threads=self.intra_op_num_threads,
+            memory_limit=self._memory_limit,
+            timeout=self.timeout,
+            parity=parity,
+        )
+
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             **super().describe(),
             "format": "onnx",
             "sha256": self.identity,
             "output": self._output,
+            "output_reason": self._output_reason,
             "input_mode": "tensor" if self._tensor_mode else "columns",
             "intra_op_num_threads": self.intra_op_num_threads,
             "parity": self.parity,
         }
+        if any(slot.inner and len(slot.inner) > 1 for slot in self._slots):
+            out["input_shapes"] = {k: list(v) for k, v in self.input_shapes.items()}
+        if self._batch:
+            out["batch_size"] = self._batch
+        if self._metadata.converter:
+            out["converter"] = self._metadata.converter
+        if self._parity_source:
+            out["parity_source"] = self._parity_source
+        return out

@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,8 +33,10 @@ from .exceptions import (
     ParityError,
     SerializationError,
 )
-from .model import Model
-from .onnx_model import ONNXModel
+
+if TYPE_CHECKING:  # the models read parity reports; this module only checks them
+    from .model import Model
+    from .onnx_model import ONNXModel
 
 OutputKind = Literal["probability", "margin", "regression"]
 
@@ -407,17 +409,18 @@ def require_parity(
     rtol: float | None = None,
     max_flips: int = 0,
 ) -> ParityReport:
-    """The gate every adapter's ``to_onnx`` runs: check, raise on failure, record.
+    """The gate every adapter's ``to_onnx`` runs: check, and raise on failure.
 
-    On success the report is stored as ``model.parity_report``, and its JSON form as
-    ``model.parity``, which ``ONNXModel.describe()`` puts into every explanation's provenance.
+    The adapters then record the report in the file itself
+    (:meth:`ONNXModel.with_export_metadata`), from where ``model.parity_report`` and every
+    explanation's provenance (``ONNXModel.describe()["parity"]``) read it.
 
     Raises
     ------
     ParityError
         If the export is not within tolerance of ``native_predict`` on ``X``.
     """
-    report = check_parity(
+    return check_parity(
         native_predict,
         model,
         X,
@@ -427,9 +430,6 @@ def require_parity(
         max_flips=max_flips,
         raise_on_failure=True,
     )
-    model.parity_report = report
-    model.parity = report.to_dict()
-    return report
 
 
 # -- evidence files ----------------------------------------------------------------------------
@@ -444,8 +444,8 @@ def write_parity_evidence(path: str | Path, model: ONNXModel) -> Path:
     who later receives only the ONNX file gets this file with it, and ``sxai audit --parity``
     shows it, refusing it for any other model bytes.
     """
-    report = getattr(model, "parity_report", None)
-    if not isinstance(report, ParityReport):
+    report = model.parity_report
+    if report is None:
         raise ConfigurationError(
             "this model carries no parity report (export it with an adapter's to_onnx, which "
             "checks parity against the original)"

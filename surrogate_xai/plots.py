@@ -1,4 +1,5 @@
-"""Plots as free functions of results: bar, beeswarm, waterfall, effect lines, surrogate tree.
+"""Plots as free functions of results: bar, beeswarm, waterfall, effect lines, surrogate tree,
+an image heatmap of patch attributions and attributions per time step.
 
 Every function returns a ``matplotlib.figure.Figure`` made with matplotlib's object API and an
 Agg canvas of its own, never through pyplot's registry of open figures: nothing depends on a
@@ -269,4 +270,108 @@ def surrogate_tree(
         f"held-out {fidelity.metric} {fidelity.value:.3g} on {fidelity.n_test} rows"
         + (" (below min_fidelity)" if surrogate.low_fidelity_ else "")
     )
+    return _finish(figure, path)
+
+
+def _members(explanation: Explanation) -> dict[str, list[str]]:
+    return {u: list(c) for u, c in explanation.provenance.feature_groups.items()}
+
+
+def image_heatmap(
+    explanation: Explanation,
+    row: int = 0,
+    *,
+    output: int | str = 0,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """One image's attributions laid over it: patches (or pixels) in a diverging colour
+    scale centred on 0, the image underneath in grey, and a colour bar.
+
+    The image and its geometry come from the columns' names
+    (:func:`~surrogate_xai.groups.image_feature_names`, as an image input of an
+    ``ONNXModel`` is named), the patches from the explanation's feature groups
+    (:func:`~surrogate_xai.groups.image_patches`).
+    """
+    from .groups import image_of, pixel_attributions
+
+    o = _output(explanation.output_names, output)
+    if not 0 <= row < len(explanation):
+        raise ConfigurationError(f"row {row} is out of range for {len(explanation)} rows")
+    grid = pixel_attributions(
+        explanation.values[row, :, o], explanation.feature_names, _members(explanation)
+    )
+    if grid is None:
+        raise ConfigurationError(
+            "image_heatmap needs image columns named like groups.image_feature_names "
+            "(p{row}_{col} or c{channel}_p{row}_{col})"
+        )
+    image = image_of(explanation.data.iloc[row].to_dict(), grid.shape)
+    figure, axes = _axes(ax, (5.2, 4.4))
+    if np.isfinite(image).any():
+        axes.imshow(image, cmap="gray_r", interpolation="nearest")
+    limit = max(float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 0.0, 1e-12)
+    shown = axes.imshow(
+        grid, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.65, interpolation="nearest"
+    )
+    figure.colorbar(shown, ax=axes, label=f"attribution to {explanation.output_names[o]}")
+    prediction = float(explanation.diagnostics.predictions[row, o])
+    axes.set_title(f"row {row}: {explanation.output_names[o]} = {prediction:.4g}")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    return _finish(figure, path)
+
+
+def time_step_values(
+    explanation: Explanation, *, output: int | str = 0, row: int | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Per time step (or window): labels, values and 1.96-s.e. half-widths, in time order
+    (see :func:`~surrogate_xai.groups.step_contributions`)."""
+    from .groups import step_contributions
+
+    o = _output(explanation.output_names, output)
+    if row is not None and not 0 <= row < len(explanation):
+        raise ConfigurationError(f"row {row} is out of range for {len(explanation)} rows")
+    found = step_contributions(
+        explanation.values[:, :, o],
+        explanation.stderr[:, :, o],
+        explanation.feature_names,
+        _members(explanation),
+        row=row,
+    )
+    if found is None:
+        raise ConfigurationError(
+            "time steps need units named like groups.time_steps (t{step}) or columns named "
+            "like groups.sequence_feature_names (t{step}_{feature})"
+        )
+    return found
+
+
+def time_steps(
+    explanation: Explanation,
+    *,
+    row: int | None = None,
+    output: int | str = 0,
+    ax: Axes | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Attribution per time step of a sequence model, in time order, with 95 % intervals:
+    one row's signed contributions (``row=``), or the mean |contribution| over all rows."""
+    labels, heights, half = time_step_values(explanation, output=output, row=row)
+    o = _output(explanation.output_names, output)
+    figure, axes = _axes(ax, (max(5.0, 0.45 * len(labels) + 1.5), 3.4))
+    axes.bar(
+        np.arange(len(labels)),
+        heights,
+        yerr=half,
+        color=[_POSITIVE if h >= 0 else _NEGATIVE for h in heights],
+        capsize=3,
+    )
+    axes.set_xticks(np.arange(len(labels)), labels, rotation=45 if len(labels) > 12 else 0)
+    axes.axhline(0, color="grey", linewidth=0.8)
+    what = "contribution" if row is not None else "mean |contribution|"
+    axes.set_ylabel(f"{what} to {explanation.output_names[o]} (95% CI)")
+    axes.set_xlabel("time step")
+    if row is not None:
+        axes.set_title(f"row {row}")
     return _finish(figure, path)

@@ -121,8 +121,9 @@ def test_model_returning_nan_or_wrong_shape(linear_problem):
         ex.NonFiniteOutputError, match="returned nan for output 'output' at input row 7"
     ):
         sx.ExactSHAP().fit(nan_model, X)
+    # One output declared, two returned (without output_names the outputs are inferred).
     wide = sx.FunctionModel(
-        lambda A: np.zeros((len(A), 2)), problem.feature_names, input_type="array"
+        lambda A: np.zeros((len(A), 2)), problem.feature_names, ["output"], input_type="array"
     )
     with pytest.raises(
         ex.OutputShapeError, match=r"returned shape \(40, 2\) for 40 rows; expected \(40, 1\)"

@@ -164,3 +164,34 @@ def test_groups_drive_an_explainer_to_per_patch_and_per_step_values():
     assert seq_names[6] == "t3_f0"
     np.testing.assert_allclose(values[:, [0, 1, 2, 4]], 0.0, atol=1e-12)
     assert np.all(np.abs(values[:, 3]) > 0)
+
+
+def test_pixel_attributions_spread_each_patch_over_its_pixels():
+    from tests.deep_cases import IMAGE, PATCH, image_explanation
+
+    exp = image_explanation()
+    members = exp.provenance.feature_groups
+    grid = groups.pixel_attributions(exp.values[0, :, 0], exp.feature_names, members)
+    assert grid.shape == IMAGE
+    patch = groups.patch_grid(exp.values[0, :, 0], exp.feature_names, IMAGE, PATCH)
+    np.testing.assert_array_equal(grid, np.kron(patch, np.ones((PATCH, PATCH))))
+    image = groups.image_of(exp.data.iloc[0].to_dict(), IMAGE)
+    np.testing.assert_array_equal(image.ravel(), exp.data.iloc[0].to_numpy())
+    assert groups.pixel_attributions([1.0], ["age"], {}) is None
+
+
+def test_channels_and_prefixed_inputs_are_read_back():
+    names = groups.image_feature_names((2, 3, 3))
+    grid = groups.pixel_attributions(np.arange(18.0), names, {})
+    np.testing.assert_array_equal(grid, np.arange(9.0).reshape(3, 3) * 2 + 9)  # channels add
+    prefixed = [f"image.{n}" for n in groups.image_feature_names((2, 2))]
+    assert groups.pixel_attributions([1.0] * 4, prefixed, {}).shape == (2, 2)
+
+
+def test_step_units_in_time_order():
+    names = groups.sequence_feature_names(12, 2)
+    assert [label for label, _ in groups.step_units(names, {})] == [f"t{s}" for s in range(12)]
+    windows = groups.time_steps(12, 2, window=5)
+    found = groups.step_units(list(windows), windows)
+    assert [label for label, _ in found] == ["t0-4", "t5-9", "t10-11"]
+    assert groups.step_units(["age"], {}) is None

@@ -92,3 +92,43 @@ def test_categorical_effects_and_axes_reuse(credit_model, tmp_path):
     with pytest.raises(sx.ConfigurationError, match="output"):
         plots.bar(permutation_importance(model, X.iloc[:50], random_state=0), output="nope")
     np.testing.assert_array_equal(len(ax.lines), 2)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_image_heatmap_and_time_steps_write_files(suffix, tmp_path):
+    from tests.deep_cases import image_explanation, sequence_explanation
+
+    image, sequence = image_explanation(), sequence_explanation()
+    for name, draw in {
+        "heatmap": lambda p: plots.image_heatmap(image, 1, path=p),
+        "steps_row": lambda p: plots.time_steps(sequence, row=0, path=p),
+        "steps_mean": lambda p: plots.time_steps(sequence, path=p),
+    }.items():
+        path = tmp_path / f"{name}{suffix}"
+        figure = draw(path)
+        data = path.read_bytes()
+        assert len(data) > 1_000
+        assert data.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in data[:2_000]
+        assert len(figure.get_axes()) == (2 if name == "heatmap" else 1)  # heatmap: colour bar
+
+
+def test_time_step_values_are_the_steps_contributions():
+    from tests.deep_cases import sequence_explanation
+
+    exp = sequence_explanation()
+    labels, values, half = plots.time_step_values(exp, row=2)
+    assert labels == ["t0", "t1", "t2", "t3", "t4"]
+    np.testing.assert_allclose(values, exp.values[2, :, 0])
+    np.testing.assert_array_equal(half, 0.0)  # exact: no standard error
+    _, mean_abs, _ = plots.time_step_values(exp)
+    assert set(np.flatnonzero(mean_abs > 1e-9)) == {1, 3}  # only the steps the model reads
+
+
+def test_image_plots_refuse_tabular_explanations(results):
+    problem = make_additive(n_samples=40, n_features=3, random_state=0)
+    model = sx.FunctionModel(problem.predict, problem.feature_names, input_type="array")
+    exp = sx.ExactSHAP().fit(model, problem.X).explain(problem.X.iloc[:2])
+    with pytest.raises(sx.ConfigurationError, match="image columns"):
+        plots.image_heatmap(exp)
+    with pytest.raises(sx.ConfigurationError, match="time steps need"):
+        plots.time_steps(exp)

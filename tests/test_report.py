@@ -577,3 +577,19 @@ def test_audit_refuses_target_labels_it_would_mis_score(hostile: dict) -> None:
     f = build_audit_findings(model, data, bg, target=good, **kwargs)
     assert f.performance is not None
     assert f.performance["positive_class"] == "good"
+
+
+def test_decision_report_shows_image_and_time_step_figures(hostile: dict) -> None:
+    from tests.deep_cases import IMAGE, image_explanation, sequence_explanation
+
+    image = decision_report(image_explanation(), 0)
+    assert_self_contained(image)
+    assert "Where in the image" in image
+    assert image.count('class="cell"') == IMAGE[0] * IMAGE[1]
+    assert "Over time" not in image
+    sequence = decision_report(sequence_explanation(), 1)
+    assert_self_contained(sequence)
+    assert "Contributions to y per time step" in sequence
+    assert "Where in the image" not in sequence
+    tabular = decision_report(hostile["explanation"], hostile["row"])
+    assert 'class="figure"' not in tabular

@@ -322,3 +322,25 @@ def test_audit_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> 
     assert SCRIPT in text
     assert evaluate(browser, session, "document.getElementsByTagName('script').length") == 0
     screenshot(browser, session, "audit_report.png")
+
+
+def test_image_and_time_step_figures_render_in_chromium(browser: DevTools, tmp_path: Path) -> None:
+    from tests.deep_cases import image_explanation, sequence_explanation
+
+    for name, exp in (("image", image_explanation()), ("sequence", sequence_explanation())):
+        path = write_html(tmp_path / f"{name}.html", decision_report(exp, 0))
+        shutil.copyfile(path, artifacts() / f"decision_report_{name}.html")
+        session, since = open_page(browser, path)
+        assert problems(browser, session, since) == []  # no CSP violation from the figures
+        if name == "image":
+            # Colours are presentation attributes, which the policy does not block.
+            fills = evaluate(
+                browser,
+                session,
+                "[...document.querySelectorAll('svg rect.cell')].map(r => getComputedStyle(r).fill)",
+            )
+            assert len(fills) == 36
+            assert len(set(fills)) == 4  # one colour per 3x3 patch
+        else:
+            text = evaluate(browser, session, "document.body.innerText")
+            assert "Over time" in text

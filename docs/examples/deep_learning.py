@@ -6,14 +6,14 @@ exports both with ``surrogate_xai.adapters.torch.to_onnx`` (dynamic batch, weigh
 one ``.onnx`` file, parity-checked), explains them with KernelSHAP over 2x2 image patches and
 over time steps, and writes into the output folder:
 
-* ``digit_<i>.png``: each explained image next to the heatmap of its patches' attributions
-  to the predicted class's probability;
-* ``gru_time_steps.png``: mean |attribution| per time step;
+* ``digit_<i>.png``: each explained image under the heatmap of its patches' attributions
+  to the predicted class's probability (``surrogate_xai.plots.image_heatmap``);
+* ``gru_time_steps.png``: mean |attribution| per time step (``plots.time_steps``);
 * ``digits_cnn.onnx``, ``sequence_gru.onnx``: the exported models (self-contained).
 
 Run::
 
-    pip install 'surrogate-xai[torch]' matplotlib   # CPU torch wheel first, see the docs
+    pip install 'surrogate-xai[torch]'   # CPU torch wheel first, see the docs
     python docs/examples/deep_learning.py [OUT] [--images N]   # OUT defaults to ./sxai-dl-example
 """
 
@@ -23,18 +23,13 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display needed
-
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
 import surrogate_xai as sx
-from surrogate_xai import groups
+from surrogate_xai import groups, plots
 from surrogate_xai.adapters.torch import to_onnx
 
 IMAGE, PATCH = (8, 8), 2
@@ -94,39 +89,6 @@ def train(module: nn.Module, X: torch.Tensor, loss_fn, *, epochs: int, batch: in
     module.eval()
 
 
-def save_heatmap(image: np.ndarray, grid: np.ndarray, title: str, path: Path) -> None:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.4))
-    left.imshow(image, cmap="gray_r", vmin=0, vmax=1)
-    left.set_title("input")
-    limit = max(float(np.nanmax(np.abs(grid))), 1e-12)
-    # Each patch covers PATCH x PATCH pixels: draw the grid over the image's extent.
-    shown = right.imshow(
-        grid, cmap="RdBu_r", vmin=-limit, vmax=limit, extent=(-0.5, 7.5, 7.5, -0.5)
-    )
-    right.contour(image, levels=[0.25], colors="black", linewidths=0.8)
-    right.set_title("attribution per 2x2 patch")
-    fig.colorbar(shown, ax=right, fraction=0.046)
-    for ax in (left, right):
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def save_step_chart(mass: np.ndarray, stderr: np.ndarray, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    colors = ["tab:red" if s in KEY_STEPS else "tab:gray" for s in range(len(mass))]
-    ax.bar(range(len(mass)), mass, yerr=1.96 * stderr, color=colors, capsize=3)
-    ax.set_xticks(range(len(mass)), [f"t{s}" for s in range(len(mass))])
-    ax.set_ylabel("mean |attribution| (95% CI)")
-    ax.set_title("GRU: y = x[t=2] - x[t=5] (red: the steps that set y)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def explain_digits(out: Path, n_images: int) -> None:
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
@@ -151,10 +113,12 @@ def explain_digits(out: Path, n_images: int) -> None:
     explainer = sx.KernelSHAP(max_evals=len(background) * 4 * len(patches), random_state=0)
     exp = explainer.fit(model, background, feature_groups=patches).explain(X_test[:n_images])
     for i, k in enumerate(exp.diagnostics.predictions.argmax(axis=1)):
-        grid = groups.patch_grid(exp.values[i, :, k], exp.feature_names, IMAGE, PATCH)
-        p = exp.diagnostics.predictions[i, k]
-        title = f"predicted {k} (p = {p:.2f}), true {y[1400 + i]}"
-        save_heatmap(X_test[i].reshape(IMAGE), grid, title, out / f"digit_{i}.png")
+        # The library's heatmap: the patches' attributions over the digit, with a colour bar.
+        figure = plots.image_heatmap(exp, i, output=int(k))
+        figure.axes[0].set_title(
+            f"predicted {k} (p = {exp.diagnostics.predictions[i, k]:.2f}), true {y[1400 + i]}"
+        )
+        figure.savefig(out / f"digit_{i}.png", dpi=100)
     print(f"{n_images} digit heatmaps written")
 
 
@@ -188,10 +152,9 @@ def explain_sequences(out: Path) -> None:
     exp = explainer.fit(model, X_train[:20].reshape(20, -1), feature_groups=steps).explain(
         X_test[:50].reshape(50, -1)
     )
-    magnitude = np.abs(exp.values[:, :, 0])
-    mass = magnitude.mean(axis=0)
-    stderr = magnitude.std(axis=0, ddof=1) / np.sqrt(len(magnitude))
-    save_step_chart(mass, stderr, out / "gru_time_steps.png")
+    # Mean |attribution| per time step over the 50 sequences, with 95% intervals.
+    plots.time_steps(exp, path=out / "gru_time_steps.png")
+    _, mass, _ = plots.time_step_values(exp)
     share = mass[list(KEY_STEPS)].sum() / mass.sum()
     print(f"GRU: {share:.0%} of the attribution mass on steps {KEY_STEPS}")
 

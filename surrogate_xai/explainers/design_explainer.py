@@ -67,7 +67,7 @@ class DesignExplainer(BaseExplainer):
         # A model may take its rows in a narrower type (an ONNX graph with a float32 input):
         # building them in that type halves the memory traffic and changes no value the
         # model sees.
-        dtype = np.dtype(getattr(model, "input_dtype", np.float64))
+        dtype = model.input_dtype
         X_enc = codebook.encode(frame).astype(dtype, copy=False)
         seed = self.call_seed()
         design = cached_design(self, len(self.feature_names_), len(self.background_), seed)

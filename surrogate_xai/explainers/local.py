@@ -252,7 +252,7 @@ class LocalSurrogate(SeededExplainer):
     def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
         frame, bg_frame, codebook = self.prepare(X)
         model, layout = self.model_, self.layout_
-        dtype = np.dtype(getattr(model, "input_dtype", np.float64))
+        dtype = model.input_dtype
         X_enc = codebook.encode(frame)
         if layout.n_gauss and np.isnan(X_enc[:, layout.gauss_cols]).any():
             pos = np.argwhere(np.isnan(X_enc[:, layout.gauss_cols]))[0]

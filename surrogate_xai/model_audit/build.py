@@ -455,7 +455,7 @@ def build_audit_findings(
     fitted = _fitted_explainer(explainer, model, bg, seed)
     cat = None if catalogue is None else load_catalogue(catalogue)
     if parity is None:
-        parity = getattr(model, "parity_report", None)
+        parity = model.parity_report
     if parity is not None and not isinstance(parity, ParityReport):
         raise ConfigurationError(f"parity must be a ParityReport, got {type(parity).__name__}")
 

@@ -74,7 +74,17 @@ def parity_view(
 def model_facts(model: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Identity of the explained model, from its description (parity shown elsewhere)."""
     facts = [("identity", str(model.get("identity", "unknown")))]
-    for key in ("kind", "format", "sha256", "output", "input_mode"):
+    # Which output was explained and why, and where the file came from, are the auditor's.
+    for key in (
+        "kind",
+        "format",
+        "sha256",
+        "output",
+        "output_reason",
+        "input_mode",
+        "converter",
+        "parity_source",
+    ):
         if key in model and key != "identity":
             facts.append((key, as_text(model[key])))
     outputs = model.get("output_names")

@@ -291,3 +291,100 @@ def histogram(values: np.ndarray, *, bins: int = 20, title: str, xlabel: str) ->
             )
         )
     return _svg(width, height + 10, title, body)
+
+
+_NEGATIVE_RGB, _ZERO_RGB, _POSITIVE_RGB = (33, 102, 172), (247, 247, 247), (178, 24, 43)
+_MAX_CELLS = 64  # per side: a larger image is averaged into blocks first
+
+
+def diverging(value: float, limit: float) -> str:
+    """A colour for ``value`` on a blue-white-red scale from ``-limit`` to ``limit``."""
+    if not math.isfinite(value):
+        return "#ffffff"
+    t = max(-1.0, min(1.0, value / limit)) if limit > 0 else 0.0
+    end = _POSITIVE_RGB if t >= 0 else _NEGATIVE_RGB
+    rgb = [round(z + abs(t) * (e - z)) for z, e in zip(_ZERO_RGB, end, strict=True)]
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _blocks(grid: np.ndarray) -> np.ndarray:
+    """``grid`` averaged into at most ``_MAX_CELLS`` blocks per side (NaN ignored)."""
+    h, w = grid.shape
+    step = max(1, math.ceil(max(h, w) / _MAX_CELLS))
+    if step == 1:
+        return grid
+    out = np.full((math.ceil(h / step), math.ceil(w / step)), np.nan)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            block = grid[i * step : (i + 1) * step, j * step : (j + 1) * step]
+            if np.isfinite(block).any():
+                out[i, j] = float(np.nanmean(block))
+    return out
+
+
+def heatmap(attributions: np.ndarray, image: np.ndarray, *, title: str, label: str) -> Markup:
+    """Attributions over an image: the image in grey, each cell tinted by its attribution
+    (blue lowers the output, red raises it), and a colour bar. Colours are presentation
+    attributes (``fill``), not ``style``, so the page's Content-Security-Policy holds."""
+    attr, pixels = _blocks(np.asarray(attributions, float)), _blocks(np.asarray(image, float))
+    h, w = attr.shape
+    cell = max(4.0, min(28.0, 320.0 / max(h, w)))
+    left, top = 20.0, 10.0
+    finite = attr[np.isfinite(attr)]
+    limit = float(np.abs(finite).max()) if finite.size else 0.0
+    seen = pixels[np.isfinite(pixels)]
+    low, high = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 1.0)
+    body: list[Markup] = []
+    for i in range(h):
+        for j in range(w):
+            x, y = left + j * cell, top + i * cell
+            ink = pixels[i, j] if pixels.shape == attr.shape else math.nan
+            if math.isfinite(ink):
+                level = 255 - round(255 * (ink - low) / (high - low)) if high > low else 255
+                grey = f"#{level:02x}{level:02x}{level:02x}"
+                body.append(
+                    _tag("rect", {"x": x, "y": y, "width": cell, "height": cell, "fill": grey})
+                )
+            value = attr[i, j]
+            body.append(
+                _tag(
+                    "rect",
+                    {
+                        "x": x,
+                        "y": y,
+                        "width": cell,
+                        "height": cell,
+                        "fill": diverging(value, limit),
+                        "fill_opacity": "0.65",
+                        "class": "cell",
+                    },
+                    Markup(_tag("title", {}, f"row {i}, column {j}: {num(value)}")),
+                )
+            )
+    # The colour bar: 11 steps from -limit to +limit, ticks at both ends and 0.
+    bar_x, bar_h = left + w * cell + 30, h * cell
+    for s in range(11):
+        v = limit * (1 - s / 5)
+        body.append(
+            _tag(
+                "rect",
+                {
+                    "x": bar_x,
+                    "y": top + s * bar_h / 11,
+                    "width": 14.0,
+                    "height": bar_h / 11 + 0.5,
+                    "fill": diverging(v, limit),
+                },
+            )
+        )
+    for frac, v in ((0.0, limit), (0.5, 0.0), (1.0, -limit)):
+        body.append(
+            _tag(
+                "text",
+                {"x": bar_x + 20, "y": top + frac * bar_h + 4, "class": "tick"},
+                num(v, 3),
+            )
+        )
+    body.append(_tag("text", {"x": left, "y": top + bar_h + 20, "class": "tick"}, label))
+    width = int(bar_x + 110)
+    return _svg(width, int(top + bar_h + 30), title, body)

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup
 
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
+from ..groups import image_of, pixel_attributions, step_contributions
 from ..parity import ParityReport
 from ..reasons import DecisionReasons, output_index, reasons_mismatch
 from . import _svg
@@ -90,6 +92,48 @@ def waterfall_steps(explanation: Explanation, row: int, k: int) -> list[_svg.Ste
             )
         )
     return steps
+
+
+def figures(explanation: Explanation, row: int, k: int) -> list[tuple[str, str, Markup]]:
+    """``(heading, note, svg)`` for an image model (attributions over the image) and a
+    sequence model (contributions per time step); none for tabular data."""
+    out = []
+    name = explanation.output_names[k]
+    members = {u: list(c) for u, c in explanation.provenance.feature_groups.items()}
+    grid = pixel_attributions(explanation.values[row, :, k], explanation.feature_names, members)
+    if grid is not None:
+        image = image_of(explanation.data.iloc[row].to_dict(), grid.shape)
+        svg = _svg.heatmap(
+            grid,
+            image,
+            title=f"Attributions to {name} over the image",
+            label=f"attribution to {name} (red raises it, blue lowers it)",
+        )
+        note = (
+            "Each patch (or pixel) is tinted by its contribution, over the image in grey; "
+            "hover a cell for its value."
+        )
+        out.append(("Where in the image", note, svg))
+    steps = step_contributions(
+        explanation.values[:, :, k],
+        explanation.stderr[:, :, k],
+        explanation.feature_names,
+        members,
+        row=row,
+        z=_Z,
+    )
+    if steps is not None:
+        labels, heights, half = steps
+        svg = _svg.interval_bars(
+            labels,
+            list(heights),
+            list(heights - half),
+            list(heights + half),
+            title=f"Contributions to {name} per time step",
+        )
+        note = "Contribution of each time step (or window), in time order, with 95 % intervals."
+        out.append(("Over time", note, svg))
+    return out
 
 
 def _applicant_rows(explanation: Explanation, row: int, k: int) -> list[dict[str, Any]]:
@@ -241,6 +285,7 @@ def decision_report(
         reason_rows=[] if reasons is None else _reason_rows(reasons, explanation, i),
         adverse=adverse,
         waterfall=chart,
+        figures=figures(explanation, i, k),
         applicant=_applicant_rows(explanation, i, k),
         diagnostics={
             "model rows evaluated": int(diagnostics.model_evaluations[i]),

@@ -293,8 +293,7 @@ class Engine:
 
     def _input_limits(self) -> dict[str, tuple[float, float]]:
         """The finite range of each numeric column the model's input type can hold."""
-        limits = getattr(self.model, "input_limits", None)
-        return {} if limits is None else dict(limits())
+        return dict(self.model.input_limits())
 
     def get_record(self, record_id: str) -> dict[str, Any]:
         return self._store().get(record_id)
