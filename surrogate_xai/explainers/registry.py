@@ -56,6 +56,9 @@ class Estimator:
     service_safe : bool
         Offered by the REST service: thread-safe on a shared fitted explainer and budgeted in
         model rows per explained row (``max_evals``).
+    efficient : bool
+        Its values add up to ``prediction - base value`` for every row (Shapley efficiency);
+        a local surrogate's add up to its own prediction instead.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Estimator:
     exact: bool = False
     row_independent: bool = True
     service_safe: bool = False
+    efficient: bool = True
 
     def load(self) -> type[BaseExplainer]:
         """The estimator's class."""
@@ -137,12 +141,14 @@ BUILTIN: tuple[Estimator, ...] = (
         "LIME-style local surrogate with its fidelity",
         aliases=("local",),
         budget="n_samples",
+        efficient=False,
     ),
     Estimator(
         "lime",
         "surrogate_xai.explainers.lime_backend:LIME",
         "the lime package, seeded per row",
         budget="n_samples",
+        efficient=False,
     ),
     Estimator(
         "shap-kernel",
