@@ -243,7 +243,8 @@ def test_slow_server_times_out_retries_then_fails_clearly(serve, client):
     model = HTTPModel(server.url, NAMES, client=client, timeout=0.1, max_retries=2, **FAST_RETRY)
     start = time.monotonic()
     with pytest.raises(
-        HTTPTransportError, match=r"failed 3 attempt\(s\) .*timed out \(ReadTimeout\)"
+        HTTPTransportError,
+        match=r"failed 3 attempt\(s\) .*timed out \((ReadTimeout|no complete answer within)",
     ):
         model.predict(distinct_rows(2))
     assert time.monotonic() - start < 3.0  # never waited for the 5 s answer
