@@ -321,10 +321,12 @@ class HTTPModel(BaseModel):
                     f"{next(iter(legacy))} applies to a protocol given by name; "
                     f"set it on the format object"
                 )
-            fmt = wire_format(protocol, options)
-        else:
-            fmt = wire_format(protocol, merged)
-        return fmt.with_output(output)
+            return wire_format(protocol, options).with_output(output)
+        if output is not None:
+            if merged.get("output", output) != output:
+                raise ConfigurationError("output is given twice (also in protocol_options)")
+            merged["output"] = output
+        return wire_format(protocol, merged)
 
     # -- endpoint and secrets ----------------------------------------------------------------
     def _setup_endpoint(self, url: str, headers: Mapping[str, str] | None) -> None:

@@ -78,6 +78,47 @@ class JSONCodec:
         return json.dumps(doc).encode(), "application/json"
 
 
+class OpenInferenceCodec:
+    """Open Inference Protocol V2: one ``[n, d]`` FP64 (or INT64) input tensor, flat
+    row-major data; answers two output tensors, ``predict`` ``[n, 1]`` and ``label`` ``[n]``
+    (INT64), as a classifier server does."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        doc = json.loads(body)
+        (tensor,) = doc["inputs"]
+        if tensor["datatype"] not in ("FP64", "INT64") or tensor["shape"][1:] != [len(names)]:
+            raise BadRequest(f"bad input tensor {tensor['datatype']} {tensor['shape']}")
+        data = np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+        return pd.DataFrame(data, columns=names), None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        p = preds.reshape(-1)
+        doc = {
+            "model_name": "score",
+            "outputs": [
+                {"name": "predict", "shape": [len(p), 1], "datatype": "FP64", "data": p.tolist()},
+                {
+                    "name": "label",
+                    "shape": [len(p)],
+                    "datatype": "INT64",
+                    "data": [int(v > 0) for v in p],
+                },
+            ],
+        }
+        return json.dumps(doc).encode(), "application/json"
+
+
+class MLflowCodec:
+    """MLflow's ``dataframe_split`` request → ``{"predictions": [...]}``."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        split = json.loads(body)["dataframe_split"]
+        return pd.DataFrame(split["data"], columns=split["columns"])[names], None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        return json.dumps({"predictions": preds.tolist()}).encode(), "application/json"
+
+
 class SageMakerCodec:
     """A SageMaker container: ``text/csv`` rows without a header, or JSON Lines records
     ``{"features": [...]}``; answers CSV lines, JSON Lines ``{"score", "label"}``, or one JSON

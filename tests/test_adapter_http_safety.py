@@ -149,7 +149,9 @@ def test_5xx_messages_in_logs_and_errors_hold_no_rows(serve, caplog):
     server = serve(raw_answer=json.dumps({"error": echo}).encode(), raw_status=500)
     with httpx.Client(trust_env=False) as client:
         model = HTTPModel(server.url, NAMES, client=client, max_retries=2, **FAST_RETRY)
-        with pytest.raises(HTTPStatusError, match=r"failed 3 attempt\(s\).*HTTP 500: model crashed"):
+        with pytest.raises(
+            HTTPStatusError, match=r"failed 3 attempt\(s\).*HTTP 500: model crashed"
+        ):
             model.predict(X)
     assert server.requests == 3  # retried
     shown = caplog.text + str(model.describe())
