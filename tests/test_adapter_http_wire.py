@@ -251,7 +251,7 @@ def test_request_bodies():
 
 def test_a_mixed_tensor_is_refused_before_sending():
     mixed = pd.DataFrame({"x0": [0.5], "x1": ["a"]})
-    with pytest.raises(ex.InputError, match="mixes float, str values.*layout='columns'"):
+    with pytest.raises(ex.InputError, match=r"mixes float, str values.*layout='columns'"):
         body_of({"protocol": "oip-v2"}, mixed)
 
 
