@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 EXTRAS := sklearn,xgboost,lightgbm,http,torch,service,dask,postgres,dev
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install servers demo test lint typecheck pytest bench clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0  # CPU wheel; see the torch extra
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
+
+# Model servers (MLServer, KServe, MLflow) for tests/test_servers_*.py, one venv each in
+# .servers/ (their pins conflict with ours); idempotent. Without them those tests skip.
+servers:
+	bash .ci/servers.sh
 
 demo: install
 	$(VENV)/bin/sxai demo --force  # the demo folder is the demo's own: replace it
@@ -27,8 +32,9 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite itself.
+# loadgroup keeps each real model server's tests on one worker (one server start each).
 pytest: install
-	$(PY) -m pytest -n 2 -q; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
+	$(PY) -m pytest -n 2 --dist loadgroup -q; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 
 test: lint typecheck pytest
 
