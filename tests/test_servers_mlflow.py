@@ -8,8 +8,8 @@ import pytest
 
 from surrogate_xai.adapters.http import HTTPModel, HTTPStatusError
 from tests import model_servers
-from tests.server_checks import BUDGET, FAST_RETRY, OUTPUTS, check_explains_like_local, rows
 from tests.served_model import FEATURES, probabilities
+from tests.server_checks import BUDGET, FAST_RETRY, OUTPUTS, check_explains_like_local, rows
 from tests.system_tools import skip_unless_available
 
 pytestmark = [

@@ -96,7 +96,9 @@ class SageMaker(WireFormat):
         elif output is None or isinstance(output, str):
             self._selector = None if output is None else compile_expression(output, "output")
         else:
-            raise ConfigurationError(f"with accept={accept!r}, output must be a JMESPath expression")
+            raise ConfigurationError(
+                f"with accept={accept!r}, output must be a JMESPath expression"
+            )
         if record_template is not None and content_type != "application/jsonlines":
             raise ConfigurationError(
                 "record_template applies to content_type='application/jsonlines'"

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import served_model  # noqa: E402
+import served_model
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--http_port", type=int, required=True)
