@@ -16,10 +16,9 @@ Needs the ``http`` extra: ``pip install 'surrogate-xai[http]'``.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Any
@@ -34,10 +33,12 @@ from ..exceptions import (
     RemoteModelError,
 )
 from ..model import DEFAULT_MEMORY_LIMIT, BaseModel
-from ._http_messages import HTTPX_LOG_REDACTOR, RowValues, Secrets, server_message, shorten
+from ._http_budget import Budget
+from ._http_endpoint import endpoint, public_url
+from ._http_messages import RowValues, server_message, shorten
 from ._http_rows import Batch, encode_rows, plan_batches
 from ._http_transport import DeadlineExceeded, Reply, RowCache, Spacing, exchange, httpx
-from .wire import PROTOCOLS, Answer, ResponseFormatError, WireFormat, wire_format
+from .wire import PROTOCOLS, Answer, ResponseFormatError, WireFormat, resolve_format
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class HTTPStatusError(RemoteModelError):
 
 class HTTPTransportError(RemoteModelError):
     """The endpoint timed out or the connection failed, on every attempt."""
+
+
+#: The widest answer :meth:`HTTPModel.infer_outputs` recognises.
+MAX_INFERRED_OUTPUTS = 256
 
 
 class _Aborted(Exception):
@@ -252,13 +257,22 @@ class HTTPModel(BaseModel):
                 f"rate_limit must be a positive number of requests per second or None, "
                 f"got {rate_limit!r}"
             )
-        self.wire = self._wire_format(
-            protocol, protocol_options, output, instance_format, request_key, response_key
-        )
-        self._setup_endpoint(url, headers)
+        legacy = {
+            "instance_format": instance_format,
+            "request_key": request_key,
+            "response_key": response_key,
+        }
+        self.wire = resolve_format(protocol, protocol_options, output, legacy)
+        self._endpoint = endpoint(url, headers, self.wire.content_type, self.wire.accept)
+        self._url = self._endpoint.url
+        self._headers = self._endpoint.headers
+        self._public_url = self._endpoint.public_url
+        self._secrets = self._endpoint.secrets
 
-        self._identity = identity or f"http:{self._bare_url}"
+        self._identity = identity or f"http:{self._endpoint.bare_url}"
         self._declare_columns(names, output_names, categories, allow_missing, memory_limit)
+        self._outputs_given = output_names is not None
+        self.outputs_inferred = False
 
         self.protocol = self.wire.name
         self.auth = auth
@@ -282,86 +296,7 @@ class HTTPModel(BaseModel):
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._rng = np.random.default_rng(random_state)
         self._rng_lock = threading.Lock()
-        self._budget_lock = threading.Lock()
-        self._requests = 0
-        self._rows_sent = 0
-        self._retries = 0
-        self._cache_hits = 0
-
-    @staticmethod
-    def _wire_format(
-        protocol: str | WireFormat,
-        options: Mapping[str, Any] | None,
-        output: str | int | None,
-        instance_format: str | None,
-        request_key: str | None,
-        response_key: str | None,
-    ) -> WireFormat:
-        # The json-era keyword arguments are options of the JSON formats: given with another
-        # protocol they would be silently ignored, so they are refused instead.
-        legacy = {
-            k: v
-            for k, v in (
-                ("instance_format", instance_format),
-                ("request_key", request_key),
-                ("response_key", response_key),
-            )
-            if v is not None
-        }
-        if options is not None and not isinstance(options, Mapping):
-            raise ConfigurationError("protocol_options must be a mapping of option names to values")
-        merged = {**(options or {})}
-        for key, value in legacy.items():
-            if key in merged and merged[key] != value:
-                raise ConfigurationError(f"{key} is given twice (also in protocol_options)")
-            merged[key] = value
-        if isinstance(protocol, WireFormat):
-            if legacy:
-                raise ConfigurationError(
-                    f"{next(iter(legacy))} applies to a protocol given by name; "
-                    f"set it on the format object"
-                )
-            return wire_format(protocol, options).with_output(output)
-        if output is not None:
-            if merged.get("output", output) != output:
-                raise ConfigurationError("output is given twice (also in protocol_options)")
-            merged["output"] = output
-        return wire_format(protocol, merged)
-
-    # -- endpoint and secrets ----------------------------------------------------------------
-    def _setup_endpoint(self, url: str, headers: Mapping[str, str] | None) -> None:
-        try:
-            parsed = httpx.URL(url)
-        except (TypeError, httpx.InvalidURL):
-            raise ConfigurationError("url is not a valid URL") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigurationError(
-                f"url must be an absolute http(s) URL, got scheme {parsed.scheme!r} "
-                f"and host {parsed.host!r}"
-            )
-        merged: dict[str, str] = {}
-        for name, value in (headers or {}).items():
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise ConfigurationError("headers must map header names to string values")
-            merged[name] = value
-        secrets = list(merged.values())
-        if parsed.username or parsed.password:
-            token = base64.b64encode(f"{parsed.username}:{parsed.password}".encode()).decode()
-            if not any(k.lower() == "authorization" for k in merged):
-                merged["Authorization"] = f"Basic {token}"
-            secrets += [token, parsed.password, parsed.username]
-        query = list(parsed.params.multi_items())
-        secrets += [v for _, v in query]
-        self._bare_url = _bare(parsed)
-        self._public_url = _public(parsed)
-        self._url = parsed.copy_with(username=None, password=None, fragment=None)
-        self._headers = {
-            "Content-Type": self.wire.content_type,
-            "Accept": self.wire.accept,
-            **merged,
-        }
-        self._secrets = Secrets(secrets)
-        HTTPX_LOG_REDACTOR.register(self._secrets)
+        self._budget = Budget(self.max_requests, self.max_rows)
 
     def _redact(self, text: str) -> str:
         return self._secrets.redact(text)
@@ -401,22 +336,22 @@ class HTTPModel(BaseModel):
     @property
     def n_requests(self) -> int:
         """Requests sent so far (every attempt, retries included)."""
-        return self._requests
+        return self._budget.requests
 
     @property
     def n_rows_sent(self) -> int:
         """Rows sent so far (every attempt, retries included)."""
-        return self._rows_sent
+        return self._budget.rows_sent
 
     @property
     def n_retries(self) -> int:
         """Attempts that were retries of a failed request."""
-        return self._retries
+        return self._budget.retries
 
     @property
     def n_cache_hits(self) -> int:
         """Rows answered without sending them (from the cache or a duplicate in the call)."""
-        return self._cache_hits
+        return self._budget.cache_hits
 
     def clear_cache(self) -> None:
         """Forget every cached answer."""
@@ -432,6 +367,7 @@ class HTTPModel(BaseModel):
             "method": "POST",
             **self.wire.describe(),
             "auth": None if self.auth is None else type(self.auth).__name__,
+            "outputs_inferred": self.outputs_inferred,
             "batch_rows": self.batch_rows,
             "batch_bytes": self.batch_bytes,
             "max_concurrency": self.max_concurrency,
@@ -444,37 +380,6 @@ class HTTPModel(BaseModel):
             "max_rows": self.max_rows,
             "cache_size": self.cache_size,
         }
-
-    # -- budget ------------------------------------------------------------------------------
-    def _check_budget(self, n_requests: int, n_rows: int) -> None:
-        """Refuse a call whose first attempts alone would exceed what is left."""
-        with self._budget_lock:
-            if self.max_requests is not None and self._requests + n_requests > self.max_requests:
-                raise BudgetExceededError(
-                    f"this call needs {n_requests} request(s) but {self.max_requests - self._requests} "
-                    f"of max_requests={self.max_requests} remain; nothing was sent"
-                )
-            if self.max_rows is not None and self._rows_sent + n_rows > self.max_rows:
-                raise BudgetExceededError(
-                    f"this call needs to send {n_rows} row(s) but {self.max_rows - self._rows_sent} "
-                    f"of max_rows={self.max_rows} remain; nothing was sent"
-                )
-
-    def _reserve(self, n_rows: int, retry_of: str | None) -> None:
-        """Count one request of ``n_rows`` rows against the budget, or refuse it unsent."""
-        with self._budget_lock:
-            over = None
-            if self.max_requests is not None and self._requests + 1 > self.max_requests:
-                over = f"max_requests={self.max_requests}"
-            elif self.max_rows is not None and self._rows_sent + n_rows > self.max_rows:
-                over = f"max_rows={self.max_rows} ({self._rows_sent} sent, {n_rows} more needed)"
-            if over is not None:
-                why = f"retrying a failed request ({retry_of})" if retry_of else "the next request"
-                raise BudgetExceededError(f"{why} would exceed {over}; it was not sent")
-            self._requests += 1
-            self._rows_sent += n_rows
-            if retry_of is not None:
-                self._retries += 1
 
     # -- sending -----------------------------------------------------------------------------
     def _delay(self, retry: int) -> float:
@@ -497,7 +402,7 @@ class HTTPModel(BaseModel):
         message = server_message(reply.content, RowValues(batch.rows), self._secrets)
         status = f"HTTP {reply.status} ({reply.reason})"
         if 300 <= reply.status < 400:
-            where = _public(httpx.URL(reply.location)) if reply.location else "nowhere"
+            where = public_url(httpx.URL(reply.location)) if reply.location else "nowhere"
             return HTTPStatusError(
                 f"the endpoint answered {status} to {where}; redirects are not followed (the "
                 f"credentials and rows would go there): give the final URL",
@@ -507,7 +412,12 @@ class HTTPModel(BaseModel):
             f"the endpoint answered {status}: {message}; not retried", status=reply.status
         )
 
-    def _send(self, batch: Batch, abort: threading.Event) -> np.ndarray:
+    def _send(
+        self,
+        batch: Batch,
+        abort: threading.Event,
+        decode: Callable[[Reply, Batch], np.ndarray] | None = None,
+    ) -> np.ndarray:
         """One batch, with retries; returns predictions of shape ``(len(rows), n_outputs)``."""
         client = self._get_client()
         auth = self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
@@ -516,7 +426,7 @@ class HTTPModel(BaseModel):
         for attempt in range(self.max_retries + 1):
             if abort.is_set():
                 raise _Aborted
-            self._reserve(len(batch.rows), failure)
+            self._budget.reserve(len(batch.rows), failure)
             self._spacing.wait()
             logger.debug(
                 "POST %s: %d row(s), %d bytes, attempt %d",
@@ -544,7 +454,7 @@ class HTTPModel(BaseModel):
                 failure = f"connection failed ({type(exc).__name__}: {self._redact(str(exc))})"
             if reply is not None:
                 if 200 <= reply.status < 300:
-                    return self._decode(reply, batch)
+                    return (decode or self._decode)(reply, batch)
                 if reply.status < 500:
                     raise self._refusal(reply, batch)
                 message = server_message(reply.content, RowValues(batch.rows), self._secrets)
@@ -595,6 +505,55 @@ class HTTPModel(BaseModel):
                     f.cancel()
                 raise
 
+    # -- outputs from the first answer -------------------------------------------------------
+    def _decode_any_width(self, reply: Reply, batch: Batch) -> np.ndarray:
+        first: ResponseFormatError | None = None
+        for k in range(1, MAX_INFERRED_OUTPUTS + 1):
+            names = ["output"] if k == 1 else [f"output[{i}]" for i in range(k)]
+            try:
+                return self.wire.decode(
+                    Answer(reply.content, reply.content_type), len(batch.rows), names
+                )
+            except ResponseFormatError as exc:
+                first = first or exc
+        assert first is not None
+        text = RowValues(batch.rows).remove(self._redact(str(first)), integers=False)
+        raise ResponseFormatError(
+            f"the outputs cannot be inferred from the answer: {shorten(text)}"
+        )
+
+    def infer_outputs(self, X: pd.DataFrame | np.ndarray) -> list[str]:
+        """Name the outputs after the endpoint's answer for the first row of ``X``.
+
+        For a model built without ``output_names``, before any prediction: one request (it
+        counts against the budget, and its answer is cached) tells how many numbers the
+        endpoint returns per row. The names become ``["output"]`` for one, else
+        ``output[0]``, ``output[1]``, ...; ``describe()`` records that they were inferred.
+
+        Returns
+        -------
+        list of str
+        """
+        if self._outputs_given or self.n_requests or self.n_evaluations:
+            raise ConfigurationError(
+                "infer_outputs() is for a model built without output_names, before it predicts"
+            )
+        data = self._conform(X)
+        first = data.iloc[:1] if isinstance(data, pd.DataFrame) else data[:1]
+        if len(first) == 0:
+            raise ConfigurationError("infer_outputs() needs at least one row")
+        rows, keys = encode_rows(first, self._feature_names)
+        (batch,) = plan_batches(
+            rows, keys, self.wire, self._feature_names, max_rows=1, max_bytes=self.batch_bytes
+        )
+        self._budget.check(1, 1)
+        out = self._send(batch, threading.Event(), self._decode_any_width)
+        k = out.shape[1]
+        self._output_names = ["output"] if k == 1 else [f"output[{i}]" for i in range(k)]
+        self.outputs_inferred = True
+        self._cache.put_many(batch.keys, out)
+        return self.output_names
+
     # -- the model ---------------------------------------------------------------------------
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         rows, keys = encode_rows(X, self._feature_names)
@@ -608,8 +567,7 @@ class HTTPModel(BaseModel):
                 todo.setdefault(key, []).append(i)
         hits = len(keys) - len(todo)
         if hits:
-            with self._budget_lock:
-                self._cache_hits += hits
+            self._budget.count_hits(hits)
         if not todo:
             return out
         unique_keys = list(todo)
@@ -622,7 +580,7 @@ class HTTPModel(BaseModel):
             max_rows=self.batch_rows,
             max_bytes=self.batch_bytes,
         )
-        self._check_budget(len(batches), len(unique_keys))
+        self._budget.check(len(batches), len(unique_keys))
         for batch, result in zip(batches, self._send_all(batches), strict=True):
             for key, value in zip(batch.keys, result, strict=True):
                 out[todo[key]] = value
@@ -637,14 +595,3 @@ class HTTPModel(BaseModel):
             if isinstance(exc.__cause__, BudgetExceededError):
                 raise exc.__cause__ from None
             raise
-
-
-def _bare(url: httpx.URL) -> str:
-    """``url`` without user info, query or fragment."""
-    return f"{url.scheme}://{url.netloc.decode('ascii').rpartition('@')[2]}{url.path}"
-
-
-def _public(url: httpx.URL) -> str:
-    """``url`` as it may be shown: no user info, query values replaced by ``***``."""
-    query = [k for k, _ in url.params.multi_items()]
-    return _bare(url) + ("?" + "&".join(f"{k}=***" for k in query) if query else "")

@@ -64,6 +64,41 @@ def wire_format(protocol: str | WireFormat, options: Mapping[str, Any] | None = 
     return FORMATS[protocol](**given)
 
 
+def resolve_format(
+    protocol: str | WireFormat,
+    options: Mapping[str, Any] | None,
+    output: str | int | None,
+    legacy: Mapping[str, Any],
+) -> WireFormat:
+    """The format ``HTTPModel`` uses: ``protocol`` with its ``options``, ``output`` and the
+    keyword arguments ``HTTPModel`` had before protocols (``legacy``: ``instance_format``,
+    ``request_key``, ``response_key``; ``None`` means not given).
+
+    The legacy arguments are options of the JSON formats: given with a protocol that has no
+    such option they are refused by name, never ignored.
+    """
+    given = {k: v for k, v in legacy.items() if v is not None}
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigurationError("protocol_options must be a mapping of option names to values")
+    merged = dict(options or {})
+    for key, value in given.items():
+        if key in merged and merged[key] != value:
+            raise ConfigurationError(f"{key} is given twice (also in protocol_options)")
+        merged[key] = value
+    if isinstance(protocol, WireFormat):
+        if given:
+            raise ConfigurationError(
+                f"{next(iter(given))} applies to a protocol given by name; "
+                f"set it on the format object"
+            )
+        return wire_format(protocol, options).with_output(output)
+    if output is not None:
+        if merged.get("output", output) != output:
+            raise ConfigurationError("output is given twice (also in protocol_options)")
+        merged["output"] = output
+    return wire_format(protocol, merged)
+
+
 __all__ = [
     "FORMATS",
     "PROTOCOLS",
@@ -79,5 +114,6 @@ __all__ = [
     "Vertex",
     "WireFormat",
     "option_names",
+    "resolve_format",
     "wire_format",
 ]
