@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := sklearn,xgboost,lightgbm,http,torch,service,dask,postgres,dev
+EXTRAS := sklearn,xgboost,lightgbm,http,aws,torch,service,dask,postgres,dev
 
 .PHONY: install servers demo test lint typecheck pytest bench clean
 

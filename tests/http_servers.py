@@ -252,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             app.rows_per_request.append(n_rows)
             app.auth_seen.append(self.headers.get("Authorization"))
             app.api_keys_seen.append(self.headers.get("X-Api-Key"))
+            app.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
             app.inflight += 1
             app.max_inflight = max(app.max_inflight, app.inflight)
             draw = app.rng.random()
@@ -349,6 +350,7 @@ class ModelServer:
         self.rows_per_request: list[int] = []
         self.auth_seen: list[str | None] = []
         self.api_keys_seen: list[str | None] = []
+        self.headers_seen: list[dict[str, str]] = []
         self.arrivals: list[float] = []
         self.inflight = 0
         self.max_inflight = 0

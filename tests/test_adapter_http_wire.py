@@ -9,6 +9,7 @@ the real MLServer, KServe and MLflow servers are in tests/test_servers_*.py.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -478,3 +479,45 @@ def test_an_auth_hook_signs_every_attempt(serve, client):
     assert auth.calls == server.requests == model.n_requests > 1
     assert server.auth_seen == [f"Bearer signed-{i}" for i in range(1, auth.calls + 1)]
     assert model.describe()["request_hook"] == "Signed"
+
+
+def test_sigv4_signs_every_attempt_through_botocore(serve, client, caplog):
+    from botocore.auth import SigV4Auth as Signer
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from surrogate_xai.adapters.wire.aws import SigV4Auth
+
+    caplog.set_level(logging.DEBUG)
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    credentials = Credentials("AKIDEXAMPLE", secret)
+    server = serve(codec=SageMakerCodec(), fail_rate=0.5, seed=2)
+    model = HTTPModel(
+        server.url,
+        NAMES,
+        protocol="sagemaker",
+        client=client,
+        auth=SigV4Auth("eu-west-1", credentials=credentials),
+        batch_rows=1,
+        max_concurrency=1,
+        max_retries=10,
+        **FAST_RETRY,
+    )
+    model.predict(np.arange(4 * len(NAMES), dtype=float).reshape(4, -1))
+    assert model.n_retries > 0
+    # The server checks each signature the way AWS does: botocore recomputes it from the
+    # headers the request says it signed.
+    for headers, body in zip(server.headers_seen, server.bodies, strict=True):
+        authorization = headers["authorization"]
+        assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+        request = AWSRequest(
+            method="POST", url=server.url, data=body, headers={h: headers[h] for h in signed}
+        )
+        request.context["timestamp"] = headers["x-amz-date"]
+        signer = Signer(credentials, "sagemaker", "eu-west-1")
+        canonical = signer.canonical_request(request)
+        want = signer.signature(signer.string_to_sign(request, canonical), request)
+        assert authorization.endswith(f"Signature={want}")
+    assert secret not in caplog.text + str(model.describe())
+    assert model.describe()["request_hook"] == "SigV4Auth"
