@@ -18,7 +18,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -374,3 +374,20 @@ class ModelServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+def started(**defaults: Any) -> Iterator[Callable[..., ModelServer]]:
+    """For a fixture: yields ``start(**kwargs)``, which starts a :class:`ModelServer` with
+    ``defaults`` filled in; every server started is closed when the fixture ends."""
+    servers: list[ModelServer] = []
+
+    def start(**kwargs: Any) -> ModelServer:
+        server = ModelServer(**{**defaults, **kwargs}).start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.close()

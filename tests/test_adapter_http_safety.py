@@ -8,7 +8,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import numpy as np
@@ -21,7 +20,7 @@ from surrogate_xai.adapters.http import (
     HTTPTransportError,
     ResponseFormatError,
 )
-from tests.http_servers import ModelServer
+from tests.http_servers import ModelServer, started
 
 NAMES = [f"x{j}" for j in range(6)]
 SECRET = "k3y-Zq81-secret"
@@ -30,17 +29,7 @@ FAST_RETRY = {"backoff": 0.005, "max_backoff": 0.05, "random_state": 0}
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ModelServer]]:
-    servers: list[ModelServer] = []
-
-    def start(**kwargs: Any) -> ModelServer:
-        kwargs.setdefault("feature_names", NAMES)
-        server = ModelServer(**kwargs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from started(feature_names=NAMES)
 
 
 def rows(n: int = 3) -> np.ndarray:

@@ -33,6 +33,7 @@ from tests.http_servers import (
     TemplateCodec,
     VertexCodec,
     score,
+    started,
 )
 
 NAMES = [f"x{j}" for j in range(6)]
@@ -106,17 +107,7 @@ CASES = {
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ModelServer]]:
-    servers: list[ModelServer] = []
-
-    def start(**kwargs: Any) -> ModelServer:
-        kwargs.setdefault("feature_names", NAMES)
-        server = ModelServer(**kwargs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from started(feature_names=NAMES)
 
 
 @pytest.fixture

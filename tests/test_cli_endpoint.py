@@ -12,14 +12,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import surrogate_xai as sx
-from tests.http_servers import ModelServer, TemplateCodec
+from tests.http_servers import ModelServer, TemplateCodec, started
+from tests.test_cli import assert_user_error, sxai_here
 
 TOKEN = "tok-7Hq2-very-secret"
 NAMES = ["income", "debt", "purpose"]
@@ -48,19 +48,7 @@ def frame(n: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., ModelServer]]:
-    servers: list[ModelServer] = []
-
-    def start(**kwargs: Any) -> ModelServer:
-        kwargs.setdefault("feature_names", NAMES)
-        kwargs.setdefault("fn", credit_score)
-        kwargs.setdefault("instance_format", "object")
-        server = ModelServer(**kwargs).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from started(feature_names=NAMES, fn=credit_score, instance_format="object")
 
 
 @pytest.fixture
@@ -83,30 +71,6 @@ def sxai(
         timeout=180,
         env={**os.environ, **(env or {})},
     )
-
-
-def run_here(*args: object, cwd: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from surrogate_xai.cli import main
-
-    before = Path.cwd()
-    os.chdir(cwd)
-    try:
-        code = main([str(a) for a in args])
-    finally:
-        os.chdir(before)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line_error(code: int, err: str, *fragments: str) -> str:
-    assert code == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def test_endpoint_run_explains_like_the_local_model_and_records_it(serve, files):
@@ -161,7 +125,7 @@ def test_header_file_template_protocol_and_output_names(serve, files, capsys):
         f"# credentials of the audit\nAuthorization: Bearer {TOKEN}\n"
     )
     template = json.dumps({"model": "credit", "payload": {"rows": "$records"}, "version": 3})
-    code, out, err = run_here(
+    result = sxai_here(
         "explain", "--endpoint", server.url, "--protocol", "template",
         "--protocol-option", f"template={template}",
         "--protocol-option", "response=result.scores",
@@ -172,11 +136,11 @@ def test_header_file_template_protocol_and_output_names(serve, files, capsys):
         "--out", "r.jsonl", "--quiet",
         cwd=files, capsys=capsys,
     )  # fmt: skip
-    assert code == 0, err
+    assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in (files / "r.jsonl").read_text().splitlines()]
     assert {line["output"] for line in lines} == {"p_bad"}
     assert max(server.rows_per_request) <= 20
-    assert TOKEN not in out + err
+    assert TOKEN not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -198,45 +162,45 @@ def test_endpoint_mistakes_are_one_line(serve, files, capsys, extra, fragments):
     args = ["explain", "--endpoint", server.url, "--data", "data.csv", "--background", "background.csv",
             "--id-column", "application", "--protocol-option", "instance_format=object",
             "--out", "results.jsonl", *extra]  # fmt: skip
-    code, _, err = run_here(*args, cwd=files, capsys=capsys)
-    one_line_error(code, err, *fragments)
+    result = sxai_here(*args, cwd=files, capsys=capsys)
+    assert_user_error(result, *fragments)
     assert not (files / "results.jsonl").exists()
 
 
 def test_endpoint_options_without_an_endpoint_are_refused(files, capsys):
-    code, _, err = run_here(
+    result = sxai_here(
         "explain", "model.onnx", "--data", "data.csv", "--background", "background.csv",
         "--protocol", "oip-v2", cwd=files, capsys=capsys,
     )  # fmt: skip
-    one_line_error(code, err, "--protocol applies only with --endpoint URL")
+    assert_user_error(result, "--protocol applies only with --endpoint URL")
 
 
 def test_a_bad_header_line_is_named_but_not_shown(serve, files, capsys):
     server = serve()
     (files / "headers.txt").write_text(f"Authorization: Bearer {TOKEN}\nX-Key {TOKEN}\n")
-    code, _, err = run_here(
+    result = sxai_here(
         "explain", "--endpoint", server.url, "--header-file", "headers.txt",
         "--data", "data.csv", "--background", "background.csv", cwd=files, capsys=capsys,
     )  # fmt: skip
-    one_line_error(code, err, "headers.txt: line 2 is not 'Name: value'")
-    assert TOKEN not in err
+    assert_user_error(result, "headers.txt: line 2 is not 'Name: value'")
+    assert TOKEN not in result.stderr
     assert server.requests == 0
 
 
 def test_server_refusals_are_one_line_without_the_token(serve, files, capsys):
     server = serve(token="another-token")
     (files / "headers.txt").write_text(f"Authorization: Bearer {TOKEN}\n")
-    code, _, err = run_here(
+    result = sxai_here(
         "explain", "--endpoint", server.url, "--header-file", "headers.txt",
         "--data", "data.csv", "--background", "background.csv", "--id-column", "application",
         cwd=files, capsys=capsys,
     )  # fmt: skip
-    one_line_error(code, err, "HTTP 401", "not retried")
-    assert TOKEN not in err
+    assert_user_error(result, "HTTP 401", "not retried")
+    assert TOKEN not in result.stderr
     server.close()
-    code, _, err = run_here(
+    result = sxai_here(
         "explain", "--endpoint", server.url, "--max-retries", "0",
         "--data", "data.csv", "--background", "background.csv", "--id-column", "application",
         cwd=files, capsys=capsys,
     )  # fmt: skip
-    one_line_error(code, err, "connection failed")
+    assert_user_error(result, "connection failed")

@@ -225,6 +225,19 @@ def splice(template: Any) -> tuple[bytes, bytes]:
     return before.encode("ascii"), after.encode("ascii")
 
 
+def place_rows(doc: Any, slots: Sequence[str], found: list[str]) -> Any:
+    """``doc`` with each string in ``slots`` replaced by :data:`PLACEHOLDER` (the slots met
+    are appended to ``found``, so the caller can insist on exactly one)."""
+    if isinstance(doc, str) and doc in slots:
+        found.append(doc)
+        return PLACEHOLDER
+    if isinstance(doc, dict):
+        return {k: place_rows(v, slots, found) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [place_rows(v, slots, found) for v in doc]
+    return doc
+
+
 def records(rows: Sequence[Sequence[Any]], columns: list[str]) -> list[dict[str, Any]]:
     """Rows as objects keyed by column."""
     return [dict(zip(columns, r, strict=True)) for r in rows]

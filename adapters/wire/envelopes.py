@@ -29,6 +29,7 @@ from ._base import (
     json_text,
     load_json,
     output_selector,
+    place_rows,
     predictions,
     records,
     splice,
@@ -254,18 +255,6 @@ class BentoML(_Envelope):
 _TEMPLATE_SLOTS: dict[str, InstanceFormat] = {"$rows": "list", "$records": "object"}
 
 
-def _place_rows(doc: Any, found: list[str]) -> Any:
-    """``doc`` with its one placeholder string replaced by :data:`PLACEHOLDER`."""
-    if isinstance(doc, str) and doc in _TEMPLATE_SLOTS:
-        found.append(doc)
-        return PLACEHOLDER
-    if isinstance(doc, dict):
-        return {k: _place_rows(v, found) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [_place_rows(v, found) for v in doc]
-    return doc
-
-
 class Template(_Envelope):
     """Anything else: a request template with the rows placed in it, and a JMESPath to the
     predictions in the answer.
@@ -308,7 +297,7 @@ class Template(_Envelope):
                 "protocol 'template' needs response=: a JMESPath to the predictions"
             )
         found: list[str] = []
-        request = _place_rows(doc, found)
+        request = place_rows(doc, tuple(_TEMPLATE_SLOTS), found)
         if len(found) != 1:
             raise ConfigurationError(
                 f"template must hold exactly one '$rows' or '$records' value, found {len(found)}"

@@ -19,7 +19,6 @@ import numpy as np
 
 from ...exceptions import ConfigurationError
 from ._base import (
-    PLACEHOLDER,
     Answer,
     ResponseFormatError,
     WireFormat,
@@ -28,6 +27,7 @@ from ._base import (
     csv_text,
     json_text,
     load_json,
+    place_rows,
     predictions,
     splice,
 )
@@ -38,17 +38,6 @@ REQUEST_TYPES = ("text/csv", "application/jsonlines")
 ANSWER_TYPES = ("text/csv", "application/jsonlines", "application/json")
 #: The JSON Lines record Clarify sends by default.
 DEFAULT_RECORD = {"features": "$features"}
-
-
-def _record_slots(doc: Any, found: list[str]) -> Any:
-    if isinstance(doc, str) and doc in ("$features", "$record"):
-        found.append(doc)
-        return PLACEHOLDER
-    if isinstance(doc, dict):
-        return {k: _record_slots(v, found) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [_record_slots(v, found) for v in doc]
-    return doc
 
 
 class SageMaker(WireFormat):
@@ -110,7 +99,9 @@ class SageMaker(WireFormat):
             except ValueError as exc:
                 raise ConfigurationError(f"record_template is not valid JSON: {exc}") from None
         found: list[str] = []
-        self._record_before, self._record_after = splice(_record_slots(doc, found))
+        self._record_before, self._record_after = splice(
+            place_rows(doc, ("$features", "$record"), found)
+        )
         if len(found) != 1:
             raise ConfigurationError(
                 f"record_template must hold '$features' or '$record' exactly once, found {len(found)}"
