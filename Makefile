@@ -32,9 +32,8 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite itself.
-# loadgroup keeps each real model server's tests on one worker (one server start each).
 pytest: install
-	$(PY) -m pytest -n 2 --dist loadgroup -q; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
+	$(PY) -m pytest -n 2 -q; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc
 
 test: lint typecheck pytest
 

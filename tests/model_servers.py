@@ -6,6 +6,11 @@ built by ``.ci/servers.sh`` (``make servers``); without it its tests skip, and u
 to 127.0.0.1 on a free port (checked in ``/proc/net/tcp`` after start), writes its output to
 a log file shown when it fails to start, and runs in its own process group, which is
 terminated (then killed) when the test module is done.
+
+Under ``pytest -n 2`` each worker that runs a module's tests starts its own server (a
+module-scoped fixture, with its own temporary folder and free ports), so workers never share
+or race for one. (xdist's ``loadgroup`` would keep them on one worker, but xdist 3.8 with
+pytest 9 ignores ``xdist_group``.)
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ def local_model() -> sx.FunctionModel:
 def check_explains_like_local(
     model: HTTPModel, server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The acceptance check; ``model`` must have ``max_requests=BUDGET`` and fresh counters."""
+    """The acceptance check; ``model`` must have ``max_requests=BUDGET``, ``max_retries=5`` and
+    fresh counters."""
     caplog.set_level(logging.WARNING, logger="surrogate_xai.adapters.http")
     server.reset()
     server.fail_next(2)
@@ -57,14 +58,22 @@ def check_explains_like_local(
     assert np.array_equal(got.stderr, want.stderr)
     assert np.array_equal(got.base_values, want.base_values)
     assert np.array_equal(got.diagnostics.predictions, want.diagnostics.predictions)
-    # Every attempt reached the model (the two failures included), as the client counted.
-    calls = server.calls()
-    assert len(calls) == model.n_requests <= BUDGET
-    assert sum(calls) == model.n_rows_sent
-    assert model.n_retries == 2
+    # The model failed twice, the server answered 5xx twice and the client retried. A server
+    # may also close a kept-alive connection after a 500 (uvicorn does when the app raised),
+    # and an attempt sent on it is reset before it reaches the model: retried too.
     retried = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
-    assert len(retried) == 2
-    assert all(" failed: HTTP 5" in m for m in retried), retried
+    status = [m for m in retried if " failed: HTTP 5" in m]
+    reset = [m for m in retried if " failed: connection failed (ReadError" in m]
+    assert len(status) == 2, retried
+    assert len(status) + len(reset) == len(retried) == model.n_retries, retried
+    # Every other attempt reached the model, as the client counted, within the budget.
+    calls = server.calls()
+    assert len(calls) == model.n_requests - len(reset)
+    assert model.n_requests <= BUDGET
+    if reset:
+        assert sum(calls) < model.n_rows_sent
+    else:
+        assert sum(calls) == model.n_rows_sent
     # The rows sent never appear in what was logged (MLflow's 503 echoes them).
     assert str(FAIL_MARKER) not in caplog.text
     for value in background().to_numpy().ravel():

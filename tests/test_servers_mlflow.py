@@ -12,10 +12,7 @@ from tests.served_model import FEATURES, probabilities
 from tests.server_checks import BUDGET, FAST_RETRY, OUTPUTS, check_explains_like_local, rows
 from tests.system_tools import skip_unless_available
 
-pytestmark = [
-    skip_unless_available(model_servers.missing_reason("mlflow")),
-    pytest.mark.xdist_group("mlflow"),
-]
+pytestmark = skip_unless_available(model_servers.missing_reason("mlflow"))
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +44,7 @@ def test_explains_like_the_local_model_within_budget_through_5xx(server, client,
         client=client,
         batch_rows=500,
         max_requests=BUDGET,
-        max_retries=3,
+        max_retries=5,
         **FAST_RETRY,
     )
     check_explains_like_local(model, server, caplog)

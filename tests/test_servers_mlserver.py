@@ -12,10 +12,7 @@ from tests.served_model import FEATURES, ScoreModel, probabilities
 from tests.server_checks import BUDGET, FAST_RETRY, OUTPUTS, check_explains_like_local, rows
 from tests.system_tools import skip_unless_available
 
-pytestmark = [
-    skip_unless_available(model_servers.missing_reason("mlserver")),
-    pytest.mark.xdist_group("mlserver"),
-]
+pytestmark = skip_unless_available(model_servers.missing_reason("mlserver"))
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +45,7 @@ def test_v2_explains_like_the_local_model_within_budget_through_5xx(server, clie
         client=client,
         batch_rows=500,
         max_requests=BUDGET,
-        max_retries=3,
+        max_retries=5,
         **FAST_RETRY,
     )
     check_explains_like_local(model, server, caplog)
