@@ -100,7 +100,7 @@ def small_model(folder: Path, n: int) -> Scenario:
 
 def german_credit(folder: Path, n: int) -> Scenario:
     """The demo's German-credit pipeline (d=20, 100 background rows), built by `sxai demo`."""
-    from surrogate_xai.demo import run_demo
+    from surrogate_xai.cli.demo import run_demo
 
     with contextlib.redirect_stdout(io.StringIO()):
         run_demo(folder, rows=20, quiet=True)

@@ -122,5 +122,10 @@ class TamperedRecordError(AuditError):
     """A stored record no longer matches its hash."""
 
 
+class StoreDamagedError(TamperedRecordError):
+    """The store's database cannot be read as it was written (a corrupted page, a truncated
+    file): like a tampered record, the evidence fails verification."""
+
+
 class ReplayRefusedError(AuditError):
     """The model or background given for a replay is not the one the record names."""

@@ -9,7 +9,6 @@ and the caller decides how to show it.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -104,45 +103,39 @@ class FileMissingColumnError(MissingColumnError):
         self.args = (message,)
 
 
-def _header(p: Path) -> list[str] | None:
-    """The first row of a CSV file as written (None for an empty file).
-
-    pandas renames a repeated column (``purpose``, ``purpose.1``), so duplicates can only be
-    seen in the header itself.
-    """
-    try:
-        with p.open(newline="", encoding="utf-8-sig") as fh:
-            return next(csv.reader(fh), None)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{p} is not a readable CSV file (not UTF-8 text: {exc.reason})") from exc
-    except csv.Error as exc:
-        raise InputError(f"{p} is not a readable CSV file ({one_line(str(exc))[:200]})") from exc
-
-
 def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A CSV file with every cell as text (empty cells as missing), or an :class:`InputError`.
 
     Reading as text first keeps categories such as ``"none"`` or ``"NA"`` as written; numbers
     are converted only for the columns the model takes as numbers (:func:`read_table`). A
     column named twice in the header is refused (pandas would rename the second one and it
-    would be silently ignored).
+    would be silently ignored). The header is the first row pandas itself reads (after any
+    blank lines it skips), so no spelling of the file can hide a repeated name from the check.
     """
     p = Path(path)
     if not p.is_file():
         raise InputError(_not_a_file(p))
-    header = _header(p)
-    if header is not None:
-        seen: set[str] = set()
-        for name in header:
-            if name in seen:
-                raise InputError(f"{p}: column {name!r} appears more than once in the header")
-            seen.add(name)
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+        cells = pd.read_csv(
+            p, header=None, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+        )
     except pd.errors.EmptyDataError:
         raise InputError(f"{p} has no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{p} is not a readable CSV file (not UTF-8 text: {exc.reason})") from exc
+    except pd.errors.ParserError as exc:
         raise InputError(f"{p} is not a readable CSV file ({one_line(str(exc))[:200]})") from exc
+    header = [
+        f"Unnamed: {i}" if pd.isna(name) else str(name).lstrip("\ufeff")
+        for i, name in enumerate(cells.iloc[0])
+    ]
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise InputError(f"{p}: column {name!r} appears more than once in the header")
+        seen.add(name)
+    frame = cells.iloc[1:].reset_index(drop=True)
+    frame.columns = pd.Index(header)
     if len(frame) == 0:
         raise InputError(f"{p} has no rows")
     return frame

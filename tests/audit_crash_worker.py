@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 import surrogate_xai as sx
-from surrogate_xai.audit import AuditStore, store
+from surrogate_xai.audit import AuditStore
 
 
 def explanation(n_rows: int, seed: int) -> sx.Explanation:
@@ -39,8 +39,9 @@ def main() -> None:
         if position == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    store._between_inserts = die
-    audit.record(explanation(size, 1), decision_ids=[f"second-{i}" for i in range(size)])
+    audit.record(
+        explanation(size, 1), decision_ids=[f"second-{i}" for i in range(size)], on_insert=die
+    )
     print("second batch committed", flush=True)  # only when KILL_AT >= BATCH_SIZE
 
 

@@ -10,6 +10,11 @@ import pytest
 
 import surrogate_xai as sx
 from surrogate_xai.datasets import make_linear
+from tests.reliability import (  # noqa: F401  (the reliability suite's fixture and hooks)
+    attack,
+    pytest_runtest_logreport,
+    pytest_terminal_summary,
+)
 
 
 def float32_frame(X: np.ndarray, prefix: str = "x") -> pd.DataFrame:

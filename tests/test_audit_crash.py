@@ -11,6 +11,8 @@ import pytest
 
 from surrogate_xai.audit import AuditStore
 
+pytestmark = pytest.mark.reliability  # part of the reliability suite (tests/reliability.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "audit_crash_worker.py"
 BATCH = 6

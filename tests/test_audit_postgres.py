@@ -42,8 +42,10 @@ pytestmark = skip_unless_available(None if _MISSING is None else f"PostgreSQL te
 TRIGGERS = {
     "sx_audit_records_append_only",
     "sx_audit_records_no_truncate",
+    "sx_audit_records_extend_only",
     "sx_audit_head_keep",
     "sx_audit_head_no_truncate",
+    "sx_audit_head_no_rewind",
 }
 
 
@@ -201,6 +203,45 @@ def test_disabled_triggers_deleted_records_and_reopening_restores_dropped_trigge
     store.close()
 
 
+@pytest.mark.reliability
+def test_forged_inserts_and_a_rewound_head_are_refused_by_the_triggers(pg, url, open_store):
+    """Without dropping a trigger, the store's own role can neither add a row outside the
+    chain (at sequence 0, -7, after the head, or one well linked after it) nor rewind the head
+    to cut off the newest records."""
+    import psycopg
+
+    store = open_store(url)
+    store.record(small_explanation(5, 0), decision_ids=decision_ids(5))
+    head = store.head()
+    columns = (
+        "sequence, record_id, decision_id, batch_id, recorded_at, model_id, prev_hash, hash, body"
+    )
+    with owner(pg, url) as con:
+        last = con.execute(f"SELECT {columns} FROM sx_audit_records WHERE sequence = 5").fetchone()
+        for sequence, prev in [(0, last[6]), (-7, last[6]), (9, last[7]), (6, last[7])]:
+            forged = (
+                sequence,
+                "0b9f8e1c-2d3a-4b5c-8d6e-7f8091a2b3c4",
+                *last[2:6],
+                prev,
+                "f" * 64,
+                last[8],
+            )
+            with pytest.raises(psycopg.errors.RaiseException, match="extend the chain"):
+                con.execute(
+                    f"INSERT INTO sx_audit_records ({columns}) VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    forged,
+                )
+        with pytest.raises(psycopg.errors.RaiseException, match="never moves backwards"):
+            con.execute("UPDATE sx_audit_head SET sequence = 3")
+    assert store.head() == head
+    result = store.verify(anchor=head)
+    assert result.ok
+    assert result.records == 5
+    store.close()
+
+
 def test_a_read_only_role_can_verify_but_not_write(pg, url, open_store, caplog):
     store = open_store(url)
     store.record(small_explanation(4, 0), decision_ids=decision_ids(4))
@@ -333,12 +374,8 @@ def test_a_batch_the_database_refuses_mid_way_leaves_nothing(pg, url, open_store
         )
     inserted: list[int] = []
     ids = ["second-0", "second-1", "second-2", "poison", "second-4", "second-5"]
-    try:
-        store_module._between_inserts = inserted.append
-        with pytest.raises(AuditError, match=r"nothing was recorded.*poisoned row"):
-            store.record(small_explanation(6, 1), decision_ids=ids)
-    finally:
-        store_module._between_inserts = None
+    with pytest.raises(AuditError, match=r"nothing was recorded.*poisoned row"):
+        store.record(small_explanation(6, 1), decision_ids=ids, on_insert=inserted.append)
     assert inserted == [0, 1, 2]  # three rows were inserted, inside the failed transaction
     assert store.head() == head
     assert len(store) == 6
@@ -362,8 +399,9 @@ print("first batch committed", flush=True)
 def die(position):
     if position == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
-store._between_inserts = die
-audit.record(explanation(size, 1), decision_ids=[f"second-{i}" for i in range(size)])
+audit.record(
+    explanation(size, 1), decision_ids=[f"second-{i}" for i in range(size)], on_insert=die
+)
 print("second batch committed", flush=True)
 """
 

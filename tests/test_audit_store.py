@@ -106,6 +106,7 @@ def assert_edit_is_named(store, victim: str, model, background) -> None:
         store.replay(victim, model, background)
 
 
+@pytest.mark.reliability
 def test_fifty_decisions_replay_bit_identically_and_tampering_is_named(credit, tmp_path):
     model, background, explanation, reasons = credit
     store, path = open_store(tmp_path)
@@ -243,6 +244,7 @@ def test_replay_reports_how_far_a_changed_model_moved_the_values(tmp_path, linea
     assert set(moved.differences) >= {"values", "prediction"}
 
 
+@pytest.mark.reliability
 def test_missing_and_reordered_records_are_reported(credit, tmp_path):
     _, _, explanation, _ = credit
     store, path = open_store(tmp_path)
@@ -269,6 +271,7 @@ def test_missing_and_reordered_records_are_reported(credit, tmp_path):
     assert result.head_hash == body_of(path2, ids2[46])["hash"]
 
 
+@pytest.mark.reliability
 def test_a_rehashed_edit_is_caught_by_the_next_record(credit, tmp_path):
     _, _, explanation, _ = credit
     store, path = open_store(tmp_path)
@@ -296,6 +299,7 @@ def test_a_rehashed_edit_is_caught_by_the_next_record(credit, tmp_path):
     assert "decision_id column differs" in result.reason
 
 
+@pytest.mark.reliability
 def test_bad_batches_write_nothing(credit, constructed_other_explanation, tmp_path):
     _, _, explanation, reasons = credit
     store, _ = open_store(tmp_path)
@@ -323,6 +327,7 @@ def constructed_other_explanation(linear_problem):
     return explainer.explain(problem.X.iloc[:N_DECISIONS])
 
 
+@pytest.mark.reliability
 def test_credentials_never_reach_the_store(tmp_path):
     httpx = pytest.importorskip("httpx")
     from surrogate_xai.adapters.http import HTTPModel
@@ -364,6 +369,7 @@ def test_credentials_never_reach_the_store(tmp_path):
     assert len(store) == 4
 
 
+@pytest.mark.reliability
 def test_concurrent_writers_never_fork_the_chain(tmp_path, linear_problem):
     problem, _, model = linear_problem
     explanation = sx.ExactSHAP().fit(model, problem.X.iloc[10:30]).explain(problem.X.iloc[:5])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,112 +15,21 @@ import pandas as pd
 import pytest
 
 import surrogate_xai as sx
-
-N_ROWS = 6
-CATALOGUE = """\
-name: tiny-credit
-version: "1"
-reasons:
-  - code: R01
-    text: Income too low
-    features: [income]
-  - code: R02
-    text: Purpose of the loan
-    features: [purpose]
-  - code: R03
-    text: Housing situation
-    features: [housing]
-"""
-
-
-def sxai(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m surrogate_xai.cli`` as a user would (stdout/stderr are not terminals)."""
-    return subprocess.run(
-        [sys.executable, "-m", "surrogate_xai.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-
-
-def sxai_here(*args: object, cwd: Path, capsys: pytest.CaptureFixture[str]) -> Result:
-    """The same entry point in this process (for the many small error cases: no start-up)."""
-    import os
-
-    from surrogate_xai.cli import main
-
-    before = Path.cwd()
-    os.chdir(cwd)
-    try:
-        code = main([str(a) for a in args])
-    finally:
-        os.chdir(before)
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def assert_user_error(proc: Result | subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """Exit 2, exactly one line on stderr, ``error: ...``, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
+from tests.cli_runner import (
+    CATALOGUE,
+    N_ROWS,
+    Result,
+    assert_user_error,
+    hidden,
+    make_work,
+    sxai,
+    sxai_here,
+)
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small credit-like model (numbers + categories) exported to ONNX, and its CSVs."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    from surrogate_xai.adapters.sklearn import to_onnx
-
-    rng = np.random.default_rng(0)
-    n = 300
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, n),
-            "income": rng.normal(3.0, 1.0, n).round(3),
-            "purpose": rng.choice(["car", "house", "education"], n).astype(object),
-            "housing": rng.choice(["own", "rent"], n).astype(object),
-        }
-    )
-    logit = 1.2 * X["income"] - 3.0 + (X["purpose"] == "house") - 0.8 * (X["housing"] == "rent")
-    y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "good", "bad")
-    pipe = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [("t", OneHotEncoder(), ["purpose", "housing"])], remainder="passthrough"
-                ),
-            ),
-            ("lr", LogisticRegression()),
-        ]
-    ).fit(X, y)
-    folder = tmp_path_factory.mktemp("cli")
-    model = to_onnx(pipe, X.iloc[:100], output="probability")
-    (folder / "model.onnx").write_bytes(model.model_bytes)
-    rows = X.iloc[:N_ROWS].assign(app=[f"A/{i}" for i in range(N_ROWS)])
-    rows[["app", *X.columns]].to_csv(folder / "rows.csv", index=False)
-    X.iloc[200:240].to_csv(folder / "ref.csv", index=False)
-    (folder / "reasons.yaml").write_text(CATALOGUE)
-    (folder / "model.txt").write_text("this is not a model\n")
-    return folder
+    return make_work(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +135,7 @@ def test_replay_and_verify_pass_then_tampering_fails(work, explained, capsys):
     assert "tampered" in replayed.stderr
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("case", "fragments"),
     [
@@ -429,6 +339,7 @@ def explain_args(work: Path, tmp_path: Path, *extra: object) -> tuple[object, ..
     )  # fmt: skip
 
 
+@pytest.mark.reliability
 def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tmp_path, capsys):
     store = tmp_path / "audit.db"
     out = tmp_path / "results.jsonl"
@@ -444,8 +355,8 @@ def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tm
     assert_user_error(proc, "decision-A_2.html")
     assert not out.exists()
     assert sorted(p.name for p in reports.iterdir()) == ["decision-A_2.html"]
-    assert list(tmp_path.glob(".*.tmp")) == []
-    assert list(reports.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
+    assert hidden(reports) == []
     with sx.AuditStore(f"sqlite:///{store}") as audit:
         assert len(audit) == 0
 
@@ -455,7 +366,7 @@ def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tm
 
     from surrogate_xai.cli import _config
 
-    explain = import_module("surrogate_xai.cli.explain")
+    explain = import_module("surrogate_xai.cli.explain_run")
     late = tmp_path / "late"
     settings = _config.ExplainSettings(
         model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
@@ -471,7 +382,7 @@ def test_output_failure_after_explaining_leaves_no_records_and_no_files(work, tm
         inputs.store.close()
     assert not out.exists()
     assert late.read_text() == "not a folder\n"
-    assert list(tmp_path.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
     with sx.AuditStore(f"sqlite:///{store}") as audit:
         assert len(audit) == 0
 
@@ -583,16 +494,17 @@ def test_store_password_is_never_shown(work, tmp_path, capsys):
     from surrogate_xai.cli import _config
 
     explain = import_module("surrogate_xai.cli.explain")
+    explain_run = import_module("surrogate_xai.cli.explain_run")
 
     settings = _config.ExplainSettings(
         model=work / "model.onnx",
         background=work / "ref.csv",
         store="postgresql+psycopg://auditor:s3cr3t-pw@db.example/audit",
     )
-    command = explain.replay_command("rid", settings)
+    command = explain_run.replay_command("rid", settings)
     assert "s3cr3t-pw" not in command
     assert "auditor:***@db.example" in command
-    run = explain.ExplainRun(None, [], [], "p", 0.0, record_ids=["rid"])  # type: ignore[arg-type]
+    run = explain_run.ExplainRun(None, [], [], "p", 0.0, record_ids=["rid"])  # type: ignore[arg-type]
     text = explain.summary(run, settings)
     assert "s3cr3t-pw" not in text
     assert "***" in text
@@ -632,6 +544,7 @@ def test_in_memory_stores_are_refused(work, tmp_path, capsys, url):
     assert_user_error(sxai_here("verify", "--store", url, cwd=tmp_path, capsys=capsys), "in-memory")
 
 
+@pytest.mark.reliability
 def test_duplicate_column_in_the_header_is_refused(work, tmp_path, capsys):
     text = (work / "rows.csv").read_text().splitlines()
     dup = [text[0] + ",purpose"] + [line + ",car" for line in text[1:]]
@@ -645,6 +558,7 @@ def test_duplicate_column_in_the_header_is_refused(work, tmp_path, capsys):
     assert not (tmp_path / "r.jsonl").exists()
 
 
+@pytest.mark.reliability
 def test_files_that_are_not_utf8_are_one_line_errors(work, tmp_path, capsys):
     bad = tmp_path / "c.yaml"
     bad.write_bytes(b"\xff\xfe")
@@ -781,6 +695,7 @@ def test_audit_threshold_must_be_finite(work, tmp_path, capsys):
 
 
 # -- second review: outputs over inputs, record ids before the commit, modes, ids, stores --------
+@pytest.mark.reliability
 def test_out_over_the_store_or_an_input_is_refused_and_nothing_is_touched(work, tmp_path, capsys):
     store = tmp_path / "audit.db"
     first = sxai_here(*explain_args(work, tmp_path, "--store", store), cwd=tmp_path, capsys=capsys)
@@ -849,28 +764,28 @@ def _run_with_hook(work: Path, tmp_path: Path, hook: Any) -> Any:
     the store's transaction (before each insert); returns the run, or raises its error."""
     from importlib import import_module
 
-    from surrogate_xai.audit import store as store_module
     from surrogate_xai.cli import _config
 
-    explain = import_module("surrogate_xai.cli.explain")
+    explain = import_module("surrogate_xai.cli.explain_run")
     settings = _config.ExplainSettings(
         model=work / "model.onnx", data=work / "rows.csv", background=work / "ref.csv",
         id_column="app", max_evals=200, report_dir=tmp_path / "reports",
         store=str(tmp_path / "audit.db"), out=tmp_path / "r.jsonl",
     )  # fmt: skip
     inputs = explain.read_inputs(settings)
-    store_module._between_inserts = hook
+    assert inputs.store is not None
+    record = inputs.store.record
+    inputs.store.record = functools.partial(record, on_insert=hook)  # type: ignore[method-assign]
     try:
         return explain._run(settings, inputs, None, explain.Progress(enabled=False))
     finally:
-        store_module._between_inserts = None
         assert inputs.store is not None
         inputs.store.close()
 
 
 def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
     """No placeholder is rewritten after the commit: the ids staged are the ids recorded."""
-    from surrogate_xai.cli.explain import report_name
+    from surrogate_xai.cli.explain_run import report_name
 
     store, out, reports = tmp_path / "audit.db", tmp_path / "r.jsonl", tmp_path / "reports"
     staged_ids: list[list[str]] = []
@@ -879,7 +794,7 @@ def test_record_ids_are_in_the_files_before_the_commit(work, tmp_path, capsys):
         # Inside the store's transaction, before its commit: the staged results file already
         # holds the final record ids (a hidden temporary file next to --out).
         if position == 0:
-            (tmp,) = tmp_path.glob(".r.jsonl.*.tmp")
+            (tmp,) = tmp_path.glob(".sxai-staging-*/*.r.jsonl")
             staged_ids.append([r["record_id"] for r in _results(tmp)])
 
     run = _run_with_hook(work, tmp_path, look)
@@ -906,8 +821,8 @@ def test_a_rename_failing_after_the_commit_still_writes_the_rest(work, tmp_path,
     assert f"the {N_ROWS} audit records were committed" in message
     # Every other output was renamed into place, and no temporary file is left.
     assert len(list(reports.glob("decision-*.html"))) == N_ROWS
-    assert list(tmp_path.glob(".*.tmp")) == []
-    assert list(reports.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
+    assert hidden(reports) == []
     with sx.AuditStore(f"sqlite:///{store}", create=False) as audit:
         ids = [r["record_id"] for r in audit.records()]
     assert len(ids) == N_ROWS
@@ -916,14 +831,15 @@ def test_a_rename_failing_after_the_commit_still_writes_the_rest(work, tmp_path,
 
 INTERRUPTED = """
 import os, signal, sys
-from surrogate_xai.audit import store
 from surrogate_xai.cli import main
 
 def interrupt(position):
     if position == 1:  # Ctrl-C inside the store's transaction, just before its commit
         os.kill(os.getpid(), signal.SIGINT)
 
-store._between_inserts = interrupt
+from surrogate_xai.audit import AuditStore
+_record = AuditStore.record
+AuditStore.record = lambda self, *a, **k: _record(self, *a, on_insert=interrupt, **k)
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -943,8 +859,8 @@ def test_ctrl_c_after_the_records_still_renames_every_output(work, tmp_path):
     assert len(ids) == N_ROWS
     assert [r["record_id"] for r in _results(out)] == ids
     assert len(list(reports.glob("decision-*.html"))) == N_ROWS
-    assert list(tmp_path.glob(".*.tmp")) == []
-    assert list(reports.glob(".*.tmp")) == []
+    assert hidden(tmp_path) == []
+    assert hidden(reports) == []
 
 
 def test_outputs_get_the_umask_mode_keep_an_existing_mode_and_follow_symlinks(

@@ -1,10 +1,10 @@
-"""`make demo` (``python -m surrogate_xai.demo``) runs the main job end to end on bundled data."""
+"""`make demo` (``sxai demo``) runs the main job end to end on bundled data."""
 
 from __future__ import annotations
 
 import json
 
-from surrogate_xai import demo
+from surrogate_xai.cli import demo
 
 
 def test_demo_module_explains_applicants(tmp_path, capsys):

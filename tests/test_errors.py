@@ -8,6 +8,8 @@ import pytest
 import surrogate_xai as sx
 from surrogate_xai import exceptions as ex
 
+pytestmark = pytest.mark.reliability  # part of the reliability suite (tests/reliability.py)
+
 
 @pytest.fixture
 def fitted(linear_problem):

@@ -210,6 +210,7 @@ def test_decision_report_shows_reasons_prediction_and_replay(hostile: dict) -> N
     assert_hostile_escaped(html)
 
 
+@pytest.mark.reliability
 def test_decision_report_escapes_hostile_category_value_in_chart_and_table(hostile: dict) -> None:
     exp, reasons = hostile["explanation"], hostile["reasons"]
     rows = [i for i in range(len(exp)) if exp.data[SCRIPT].iloc[i] == SCRIPT]
@@ -292,6 +293,7 @@ def test_write_html_replaces_atomically(tmp_path: Path) -> None:
     assert (target.stat().st_mode & 0o777) == 0o666 & ~umask  # a new file follows the umask
 
 
+@pytest.mark.reliability
 def test_write_html_failure_leaves_old_file_and_no_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -498,6 +500,7 @@ def test_audit_report_renders_every_section(credit_findings) -> None:
     assert parse(html).tags["svg"] == 2  # importance bars and the standard-error histogram
 
 
+@pytest.mark.reliability
 def test_audit_report_escapes_hostile_names_and_categories(hostile: dict) -> None:
     findings = build_audit_findings(
         hostile["model"],

@@ -256,6 +256,7 @@ def assert_csp_enforced(browser: DevTools, session: str) -> None:
     assert evaluate(browser, session, "typeof window.__injected") == "undefined"
 
 
+@pytest.mark.reliability
 def test_decision_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> None:
     case = hostile_case()
     row = case["row"]
@@ -296,6 +297,7 @@ def test_decision_report_renders_in_chromium(browser: DevTools, tmp_path: Path) 
     assert_csp_enforced(browser, session)
 
 
+@pytest.mark.reliability
 def test_audit_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> None:
     case = hostile_case()
     findings = build_audit_findings(

@@ -31,6 +31,8 @@ from tests.test_service import (
     write_service_files,
 )
 
+pytestmark = pytest.mark.reliability  # part of the reliability suite (tests/reliability.py)
+
 AUTH = {"Authorization": f"Bearer {KEY}"}
 # Bounded and reproducible: the same examples on every run.
 FUZZ = settings(
@@ -119,7 +121,7 @@ cells_of = {
 }
 
 
-def test_any_cell_values_in_real_columns_get_200_or_422(live: Service) -> None:
+def test_any_cell_values_in_real_columns_get_200_or_422(live: Service, attack: Any) -> None:
     seen: list[int] = []
 
     @FUZZ
@@ -137,7 +139,7 @@ def test_any_cell_values_in_real_columns_get_200_or_422(live: Service) -> None:
             answer = client.post(
                 "/v1/explanations", content=body, headers={"Content-Type": "application/json"}
             )
-        seen.append(answer.status_code)
+        seen.append(attack.http(answer).status_code)
         assert answer.status_code in (200, 422), answer.text
         if answer.status_code == 422:
             for error in answer.json()["detail"]:
@@ -273,7 +275,7 @@ def fuzzed_requests(draw: st.DrawFn) -> tuple[str, str | None, int]:
     return text, mutation, len(rows)
 
 
-def test_valid_requests_are_explained_and_broken_ones_never_5xx(live: Service) -> None:
+def test_valid_requests_are_explained_and_broken_ones_never_5xx(live: Service, attack: Any) -> None:
     seen: dict[str | None, set[int]] = {}
 
     @settings(FUZZ, max_examples=100)
@@ -286,7 +288,7 @@ def test_valid_requests_are_explained_and_broken_ones_never_5xx(live: Service) -
                 content=text.encode("utf-8"),
                 headers={"Content-Type": "application/json"},
             )
-        seen.setdefault(mutation, set()).add(answer.status_code)
+        seen.setdefault(mutation, set()).add(attack.http(answer).status_code)
         assert answer.status_code < 500, (mutation, text, answer.text)
         body = answer.json()  # every answer is JSON, whatever the request held
         if mutation is None:

@@ -1,16 +1,8 @@
 """An append-only, hash-chained store of per-decision audit records (SQLAlchemy Core).
 
-Two tables:
-
-``sx_audit_records``
-    One row per record: ``sequence`` (the chain position, 1, 2, ...), ``record_id``,
-    ``decision_id``, ``batch_id``, ``recorded_at``, ``model_id`` and the chain hashes as
-    columns for lookups, and ``body``, the record's canonical JSON, which alone is hashed.
-``sx_audit_head``
-    One row: the sequence and hash of the last record. Every write transaction locks it first,
-    so two writers can never both append after the same record (fork the chain), and
-    :meth:`AuditStore.verify` compares it with the last record, so records removed from the end
-    are noticed.
+The tables and the database's own guards are in :mod:`.schema`; what makes a stored row a
+sound record on the chain is in :mod:`.chain`. Every read checks a row before handing it out,
+so nothing ``verify`` would name is ever returned as a record.
 
 Locking: on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (the database's
 write lock is taken before the head is read; other writers wait up to ``timeout`` seconds). On
@@ -18,20 +10,19 @@ PostgreSQL the head row is read with ``SELECT ... FOR UPDATE``, which serialises
 the default READ COMMITTED isolation (a waiting writer gives up after ``timeout`` seconds:
 ``SET LOCAL lock_timeout``), and reads run at REPEATABLE READ, so :meth:`AuditStore.verify`
 sees one snapshot of the records and the head even while other sessions append. Either way a
-batch is one transaction: all of its records are written, or none.
+batch is one transaction: all of its records are written, or none. A writer moves the head to
+the batch's last record first and then inserts the records, so the insert guard can refuse
+any row the head does not cover.
 
-Append-only: the store has no update or delete API, and on SQLite and PostgreSQL triggers
-reject ``UPDATE`` and ``DELETE`` of records (on PostgreSQL also ``TRUNCATE``, which fires no
-row trigger). Anyone with write access to the database can drop a trigger; the hash chain is
-what makes such edits evident. Publishing :meth:`AuditStore.head` somewhere else from time to
-time (a ticket, a signed log) also makes truncation evident.
+What ``verify`` cannot see from inside the database: someone who controls it can remove the
+newest records and rewind the head (after dropping the guards), or rebuild the whole chain.
+Publish :meth:`AuditStore.head` somewhere else from time to time (a ticket, a signed log, a
+write-once bucket) and pass it back as ``verify(anchor=...)``: then that, too, is evident.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,15 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
     Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     create_engine,
     event,
     func,
@@ -65,84 +49,40 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..background import Background
-from ..exceptions import AuditError, RecordNotFoundError, TamperedRecordError
+from ..exceptions import (
+    AuditError,
+    RecordNotFoundError,
+    StoreDamagedError,
+    TamperedRecordError,
+)
 from ..explanation import Explanation
 from ..model import Model
 from ..provenance import utc_now
 from ..reasons import DecisionReasons
-from .record import (
-    GENESIS_HASH,
-    VERSION,
-    build_record,
-    canonical_json,
-    check_record,
-    decision_list,
-    model_key,
-    seal,
+from ..storable import text_problem
+from .chain import (
+    anchor_text,
+    head_row,
+    link_problem,
+    on_chain_problem,
+    record_layout_problem,
+    sound_problem,
 )
+from .location import sqlite_file
+from .record import GENESIS_HASH, VERSION, build_record, canonical_json, decision_list, seal
 from .replay import ReplayResult, replay_record, row_independent
+from .schema import (
+    HEAD,
+    METADATA,
+    RECORDS,
+    SQLITE_TRIGGERS,
+    create_postgres_triggers,
+    lookup_values,
+    missing_postgres_triggers,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Called with the batch position after each record of a batch is inserted (inside the
-#: transaction). For tests that kill the process mid-batch; None in normal use.
-_between_inserts: Callable[[int], None] | None = None
-
-_BIGINT = BigInteger().with_variant(Integer(), "sqlite")
-_metadata = MetaData()
-_records = Table(
-    "sx_audit_records",
-    _metadata,
-    Column("sequence", _BIGINT, primary_key=True, autoincrement=False),
-    Column("record_id", String(36), nullable=False, unique=True),
-    Column("decision_id", Text, nullable=True, index=True),
-    Column("batch_id", String(36), nullable=False, index=True),
-    Column("recorded_at", String(40), nullable=False),
-    Column("model_id", Text, nullable=False, index=True),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False, unique=True),
-    Column("body", Text, nullable=False),
-)
-_head = Table(
-    "sx_audit_head",
-    _metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("sequence", _BIGINT, nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("format_version", Integer, nullable=False),
-)
-
-_SQLITE_TRIGGERS = [
-    f"CREATE TRIGGER IF NOT EXISTS sx_audit_{table}_no_{op.lower()} BEFORE {op} ON {table} "
-    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-    for table, op in [
-        ("sx_audit_records", "UPDATE"),
-        ("sx_audit_records", "DELETE"),
-        ("sx_audit_head", "DELETE"),
-    ]
-]
-# No percent sign in this DDL: pyformat drivers (psycopg) would try to interpolate it.
-# (PostgreSQL 11 or later: EXECUTE FUNCTION.)
-_POSTGRES_FUNCTION = (
-    "CREATE OR REPLACE FUNCTION sx_audit_append_only() RETURNS trigger AS $$ BEGIN "
-    "RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END; $$ "
-    "LANGUAGE plpgsql"
-)
-# Trigger name -> DDL. TRUNCATE fires no row triggers, so it needs statement triggers of its own
-# (without them the owner could empty both tables in one statement).
-_POSTGRES_TRIGGERS = {
-    "sx_audit_records_append_only": "CREATE TRIGGER sx_audit_records_append_only "
-    "BEFORE UPDATE OR DELETE ON sx_audit_records "
-    "FOR EACH ROW EXECUTE FUNCTION sx_audit_append_only()",
-    "sx_audit_records_no_truncate": "CREATE TRIGGER sx_audit_records_no_truncate "
-    "BEFORE TRUNCATE ON sx_audit_records "
-    "FOR EACH STATEMENT EXECUTE FUNCTION sx_audit_append_only()",
-    "sx_audit_head_keep": "CREATE TRIGGER sx_audit_head_keep BEFORE DELETE ON sx_audit_head "
-    "FOR EACH ROW EXECUTE FUNCTION sx_audit_append_only()",
-    "sx_audit_head_no_truncate": "CREATE TRIGGER sx_audit_head_no_truncate "
-    "BEFORE TRUNCATE ON sx_audit_head "
-    "FOR EACH STATEMENT EXECUTE FUNCTION sx_audit_append_only()",
-}
 # Transaction-level advisory lock taken while a store is opened on PostgreSQL: two processes
 # opening a new database at once would otherwise race on CREATE TABLE and the head row.
 _POSTGRES_CREATE_LOCK = 0x5358_4149_4155_4454  # "SXAIAUDT"
@@ -238,6 +178,7 @@ class AuditStore:
         except SQLAlchemyError as exc:
             raise AuditError(f"not a database URL: {_hide_password(str(exc), None)}") from exc
         self.url = parsed.render_as_string(hide_password=True)
+        self._password = parsed.password
         try:
             self._engine = create_engine(parsed)
         except (SQLAlchemyError, ImportError) as exc:
@@ -250,13 +191,11 @@ class AuditStore:
         self._lock_timeout_ms = max(1, int(timeout * 1000))
         if self._dialect == "sqlite":
             _sqlite_begin(self._engine, timeout)
-        if not create and self._dialect == "sqlite":
+        self.file = sqlite_file(parsed) if self._dialect == "sqlite" else None
+        if not create and self.file is not None and not self.file.is_file():
             # Connecting to a SQLite file that does not exist creates it (empty): check first.
-            database = parsed.database or ""
-            plain = database not in ("", ":memory:") and not database.startswith("file:")
-            if plain and not os.path.isfile(database):
-                self._engine.dispose()
-                raise AuditError(f"no audit store at {self.url} (no such file)")
+            self._engine.dispose()
+            raise AuditError(f"no audit store at {self.url} (no such file)")
         try:
             if create:
                 self._create()
@@ -265,10 +204,9 @@ class AuditStore:
         except AuditError:
             self._engine.dispose()
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, UnicodeDecodeError) as exc:
             self._engine.dispose()
-            detail = _hide_password(str(exc), parsed.password)
-            raise AuditError(f"cannot open the audit store at {self.url}: {detail}") from exc
+            raise self._failure("cannot open the audit store", exc) from exc
 
     def __repr__(self) -> str:
         return f"AuditStore({self.url!r})"
@@ -283,24 +221,34 @@ class AuditStore:
         """Release the database connections."""
         self._engine.dispose()
 
+    def _failure(self, doing: str, exc: SQLAlchemyError | UnicodeDecodeError) -> AuditError:
+        """An error of the database, as the error the caller should see.
+
+        A file the database cannot read (a corrupted page, a truncated file, text that is not
+        UTF-8) is evidence that fails verification (:class:`StoreDamagedError`); anything else
+        (a lock timeout, a server that is down) is an :class:`AuditError`.
+        """
+        detail = _hide_password(" ".join(str(exc).split()), self._password)
+        if _damaged(exc):
+            return StoreDamagedError(f"the audit store at {self.url} is damaged: {detail}")
+        return AuditError(f"{doing} at {self.url}: {detail}")
+
     def _create(self) -> None:
         with self._write() as conn:
             if self._dialect == "postgresql":
                 conn.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_CREATE_LOCK}
                 )
-            _metadata.create_all(conn)
+            METADATA.create_all(conn)
             if self._dialect == "sqlite":
-                for ddl in _SQLITE_TRIGGERS:
+                for ddl in SQLITE_TRIGGERS:
                     conn.exec_driver_sql(ddl)
             elif self._dialect == "postgresql":
                 _postgres_triggers(conn)
-            head = conn.execute(select(_head.c.format_version).where(_head.c.id == 1)).first()
+            head = conn.execute(select(HEAD.c.format_version).where(HEAD.c.id == 1)).first()
             if head is None:
                 conn.execute(
-                    insert(_head).values(
-                        id=1, sequence=0, hash=GENESIS_HASH, format_version=VERSION
-                    )
+                    insert(HEAD).values(id=1, sequence=0, hash=GENESIS_HASH, format_version=VERSION)
                 )
             elif head.format_version != VERSION:
                 raise AuditError(
@@ -312,13 +260,13 @@ class AuditStore:
         """Check, without writing anything, that the audit tables exist and their version."""
         with self._read() as conn:
             inspector = inspect(conn)
-            missing = [t.name for t in (_records, _head) if not inspector.has_table(t.name)]
+            missing = [t.name for t in (RECORDS, HEAD) if not inspector.has_table(t.name)]
             if missing:
                 raise AuditError(
                     f"no audit store at {self.url} (the database has no table "
                     f"{', '.join(missing)}; it was left unchanged)"
                 )
-            head = conn.execute(select(_head.c.format_version).where(_head.c.id == 1)).first()
+            head = conn.execute(select(HEAD.c.format_version).where(HEAD.c.id == 1)).first()
         # A missing head row is left for verify() to report (it names it as a finding).
         if head is not None and head.format_version != VERSION:
             raise AuditError(
@@ -354,6 +302,7 @@ class AuditStore:
         *,
         outcomes: Sequence[Mapping[str, Any] | None] | None = None,
         record_ids: Sequence[str] | None = None,
+        on_insert: Callable[[int], None] | None = None,
     ) -> list[str]:
         """Append one record per explained row, in one transaction (all or nothing).
 
@@ -375,6 +324,10 @@ class AuditStore:
             unique in the batch and not already in the store; otherwise :class:`AuditError`
             and nothing is recorded. This lets a caller write files that name the records
             before committing them (``sxai explain`` does), with nothing to rewrite after.
+        on_insert : callable, optional
+            Called with the batch position after each record is inserted, inside the
+            transaction (before the commit): progress for a long batch. An exception it
+            raises rolls the whole batch back.
 
         Returns
         -------
@@ -388,16 +341,11 @@ class AuditStore:
         for i, d in enumerate(ids):
             if d is not None and not isinstance(d, str):
                 raise AuditError(f"decision_ids[{i}] must be a string, got {type(d).__name__}")
-            # The decision id is also a text column: refuse here what a database would refuse
-            # (PostgreSQL text holds no NUL; neither backend takes lone surrogates), so that
-            # both backends accept the same ids and fail with an AuditError before writing.
-            if d is not None and "\x00" in d:
-                raise AuditError(f"decision_ids[{i}] contains a NUL character")
-            if d is not None:
-                try:
-                    d.encode("utf-8")
-                except UnicodeEncodeError as exc:
-                    raise AuditError(f"decision_ids[{i}] is not valid UTF-8 text: {exc}") from exc
+            # The decision id is also a text column: refuse here what a database would refuse,
+            # so that both backends accept the same ids and fail before writing.
+            problem = None if d is None else text_problem(d)
+            if problem is not None:
+                raise AuditError(f"decision_ids[{i}] {problem}")
         row_reasons = decision_list(reasons, n, "reasons")
         row_outcomes = decision_list(outcomes, n, "outcomes")
         for i, o in enumerate(row_outcomes):
@@ -429,133 +377,238 @@ class AuditStore:
         try:
             with self._write() as conn:
                 head = conn.execute(
-                    select(_head.c.sequence, _head.c.hash).where(_head.c.id == 1).with_for_update()
+                    select(HEAD.c.sequence, HEAD.c.hash).where(HEAD.c.id == 1).with_for_update()
                 ).one()
                 sequence, prev = int(head.sequence), str(head.hash)
                 if record_ids is not None:
                     # Under the write lock, so no other writer can take an id in between;
                     # the unique column would refuse it too, but with a database's words.
                     _check_new_ids(conn, new_ids)
+                sealed = []
                 for i, body in enumerate(bodies):
-                    sealed = seal(body, sequence + 1 + i, prev)
-                    conn.execute(
-                        insert(_records).values(
-                            sequence=sealed["sequence"],
-                            record_id=sealed["record_id"],
-                            decision_id=sealed["decision_id"],
-                            batch_id=batch_id,
-                            recorded_at=recorded_at,
-                            model_id=model_key(sealed),
-                            prev_hash=prev,
-                            hash=sealed["hash"],
-                            body=canonical_json(sealed),
-                        )
-                    )
-                    prev = sealed["hash"]
-                    if _between_inserts is not None:
-                        _between_inserts(i)
+                    sealed.append(seal(body, sequence + 1 + i, prev))
+                    prev = sealed[-1]["hash"]
+                # The head moves first: the insert guard refuses any record it does not cover.
                 conn.execute(
-                    update(_head).where(_head.c.id == 1).values(sequence=sequence + n, hash=prev)
+                    update(HEAD).where(HEAD.c.id == 1).values(sequence=sequence + n, hash=prev)
                 )
+                for i, record in enumerate(sealed):
+                    conn.execute(
+                        insert(RECORDS).values(**lookup_values(record), body=canonical_json(record))
+                    )
+                    if on_insert is not None:
+                        on_insert(i)
         except SQLAlchemyError as exc:
             raise AuditError(
-                f"nothing was recorded: the database refused the batch: {exc}"
+                f"nothing was recorded: the database refused the batch: "
+                f"{_hide_password(str(exc), self._password)}"
             ) from exc
         logger.info("recorded %d decisions (sequence %d..%d)", n, sequence + 1, sequence + n)
         return [b["record_id"] for b in bodies]
 
     # -- reading -------------------------------------------------------------------------------
+    @contextmanager
+    def _reading(self, doing: str) -> Iterator[Connection]:
+        """A read, with the database's errors turned into the caller's (see :meth:`_failure`)."""
+        try:
+            with self._read() as conn:
+                yield conn
+        except (SQLAlchemyError, UnicodeDecodeError) as exc:
+            raise self._failure(doing, exc) from exc
+
+    def _head(self, conn: Connection) -> Any:
+        head, problem = head_row(conn)
+        if head is None:
+            raise TamperedRecordError(f"the audit store at {self.url}: {problem}")
+        return head
+
     def __len__(self) -> int:
-        with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(_records)).scalar_one())
+        """Rows in the records table (``verify`` says whether they all form the chain)."""
+        with self._reading("cannot read the audit store") as conn:
+            return int(conn.execute(select(func.count()).select_from(RECORDS)).scalar_one())
 
     def head(self) -> tuple[int, str]:
         """The sequence and hash of the last record (publish it elsewhere to pin the chain)."""
-        with self._read() as conn:
-            row = conn.execute(select(_head.c.sequence, _head.c.hash).where(_head.c.id == 1)).one()
-        return int(row.sequence), str(row.hash)
+        with self._reading("cannot read the audit store") as conn:
+            head = self._head(conn)
+        return int(head.sequence), str(head.hash)
+
+    def _checked(self, conn: Connection, row: Any, head: Any) -> dict[str, Any]:
+        """The record of ``row`` once it is sound, on the chain and of the published layout."""
+        problem = on_chain_problem(conn, row, head)
+        record: dict[str, Any] | None = None
+        if problem is None:
+            record, problem = sound_problem(row)
+        if problem is None and record is not None:
+            problem = record_layout_problem(record)
+        if problem is not None or record is None:
+            raise TamperedRecordError(
+                f"record {str(row.record_id)[:60]!r} (sequence {row.sequence}): {problem}"
+            )
+        return record
 
     def get(self, record_id: str) -> dict[str, Any]:
-        """The record as a dict, after checking it against its own hash.
+        """The record as a dict, after checking it against its hash and its place in the chain.
 
         Raises
         ------
         RecordNotFoundError
         TamperedRecordError
-            If the stored record no longer matches its hash.
+            If the stored row is not a sound record on the chain (its content changed, a
+            lookup column disagrees, it lies outside the chain, a neighbour does not link to
+            it) or the store is damaged (:class:`StoreDamagedError`).
         """
-        with self._read() as conn:
-            row = conn.execute(select(_records).where(_records.c.record_id == record_id)).first()
-        if row is None:
-            raise RecordNotFoundError(f"no record {record_id!r} in the audit store")
-        record, problem = _parse(row)
-        if problem is not None or record is None:
-            raise TamperedRecordError(f"record {record_id!r} (sequence {row.sequence}): {problem}")
-        return record
+        with self._reading("cannot read the audit store") as conn:
+            row = conn.execute(select(RECORDS).where(RECORDS.c.record_id == record_id)).first()
+            if row is None:
+                raise RecordNotFoundError(f"no record {record_id!r} in the audit store")
+            return self._checked(conn, row, self._head(conn))
 
     def find(self, decision_id: str) -> list[str]:
-        """Ids of the records of a decision, oldest first."""
-        with self._read() as conn:
+        """Ids of the records of a decision on the chain, oldest first (each one checked)."""
+        with self._reading("cannot read the audit store") as conn:
+            head = self._head(conn)
             rows = conn.execute(
-                select(_records.c.record_id)
-                .where(_records.c.decision_id == decision_id)
-                .order_by(_records.c.sequence)
-            )
-            return [r.record_id for r in rows]
+                select(RECORDS)
+                .where(RECORDS.c.decision_id == decision_id)
+                .where(RECORDS.c.sequence.between(1, head.sequence))
+                .order_by(RECORDS.c.sequence)
+            ).all()
+            return [self._checked(conn, row, head)["record_id"] for row in rows]
 
     def records(self, batch_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every record (or a batch's), in chain order, each checked against its hash."""
-        last = 0
-        while True:
-            with self._read() as conn:
-                query = select(_records).where(_records.c.sequence > last)
-                if batch_id is not None:
-                    query = query.where(_records.c.batch_id == batch_id)
-                rows = conn.execute(query.order_by(_records.c.sequence).limit(_PAGE)).all()
-            for row in rows:
-                record, problem = _parse(row)
-                if problem is not None or record is None:
-                    raise TamperedRecordError(
-                        f"record {row.record_id!r} (sequence {row.sequence}): {problem}"
-                    )
-                yield record
-            if len(rows) < _PAGE:
-                return
-            last = rows[-1].sequence
+        """Every record on the chain (or a batch's), in chain order, each one checked.
 
-    # -- checking ------------------------------------------------------------------------------
-    def verify(self) -> VerifyResult:
-        """Walk the chain and report the first tampered, reordered or missing record.
-
-        Each record's body must match its hash, its ``prev_hash`` the previous record's hash,
-        its sequence follow the previous one without a gap, and its lookup columns agree with
-        its body; the head row must point at the last record. Never raises for what it finds.
+        The whole chain is walked from the first record, each checked against its hash and
+        linked to the one before; a batch's records (contiguous, one transaction) are each
+        checked with their neighbours. Rows outside the chain are never returned
+        (:meth:`verify` names them). Raises :class:`TamperedRecordError` at the first record
+        that is not sound.
         """
-        expected, prev, count = 1, GENESIS_HASH, 0
-        with self._read() as conn:
-            while True:
+        if batch_id is not None:
+            with self._reading("cannot read the audit store") as conn:
+                head = self._head(conn)
                 rows = conn.execute(
-                    select(_records)
-                    .where(_records.c.sequence >= expected)
-                    .order_by(_records.c.sequence)
+                    select(RECORDS)
+                    .where(RECORDS.c.batch_id == batch_id)
+                    .where(RECORDS.c.sequence.between(1, head.sequence))
+                    .order_by(RECORDS.c.sequence)
+                ).all()
+                checked = [self._checked(conn, row, head) for row in rows]
+            yield from checked
+            return
+        expected, prev, end = 1, GENESIS_HASH, None
+        while True:
+            with self._reading("cannot read the audit store") as conn:
+                if end is None:
+                    end = int(self._head(conn).sequence)
+                rows = conn.execute(
+                    select(RECORDS)
+                    .where(RECORDS.c.sequence.between(expected, end))
+                    .order_by(RECORDS.c.sequence)
                     .limit(_PAGE)
                 ).all()
-                for row in rows:
-                    bad = _chain_problem(row, expected, prev)
-                    if bad is not None:
-                        return VerifyResult(
-                            False, count, row.record_id, min(int(row.sequence), expected), bad, prev
-                        )
-                    prev, expected, count = row.hash, expected + 1, count + 1
-                if len(rows) < _PAGE:
-                    break
-            head = conn.execute(
-                select(_head.c.sequence, _head.c.hash).where(_head.c.id == 1)
-            ).first()
+            for row in rows:
+                problem = link_problem(row, expected, prev)
+                if problem is not None:
+                    raise TamperedRecordError(
+                        f"record {str(row.record_id)[:60]!r} (sequence {row.sequence}): {problem}"
+                    )
+                record, _ = sound_problem(row)
+                assert record is not None  # link_problem found the row sound
+                yield record
+                prev, expected = row.hash, expected + 1
+            if len(rows) < _PAGE:
+                if expected <= end:
+                    raise TamperedRecordError(
+                        f"record(s) {expected}..{end} are missing from the chain"
+                    )
+                return
+
+    # -- checking ------------------------------------------------------------------------------
+    def verify(self, anchor: tuple[int, str] | None = None) -> VerifyResult:
+        """Walk every row of the store and report the first that is not where it should be.
+
+        Every row in the records table must be a sound record (content matching its hash,
+        canonical bytes, no duplicate key, lookup columns agreeing with the body) at the next
+        position of the chain (sequence 1, 2, ... without gap, ``prev_hash`` the previous
+        record's hash); the single head row must point at the last record. A row outside the
+        chain (sequence 0, negative, or after the head) is named, not skipped.
+
+        Parameters
+        ----------
+        anchor : (int, str), optional
+            A head published earlier (``(sequence, hash)``, e.g. from :meth:`head`): the chain
+            must still hold that hash at that sequence. This is what makes a cut tail with a
+            rewound head, or a chain rebuilt from scratch, evident.
+
+        Never raises for what it finds: a damaged database is a failed verification too.
+        """
+        try:
+            with self._read() as conn:
+                result = self._verify(conn, anchor)
+                damage = self._file_damage(conn) if result.ok else None
+                if damage is not None:
+                    return VerifyResult(False, result.records, None, None, damage)
+                return result
+        except (SQLAlchemyError, UnicodeDecodeError) as exc:
+            reason = str(self._failure("cannot read the audit store", exc))
+            return VerifyResult(False, 0, None, None, reason)
+
+    def _file_damage(self, conn: Connection) -> str | None:
+        """SQLite's own check of the file (every page, every index against its table).
+
+        A damaged index page is invisible to a walk of the records, yet the file is no longer
+        what the store wrote.
+        """
+        if self._dialect != "sqlite":
+            return None
+        found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check(5)")]
+        if found == ["ok"]:
+            return None
+        return f"the audit store at {self.url} is damaged: {'; '.join(found)[:300]}"
+
+    def _verify(self, conn: Connection, anchor: tuple[int, str] | None) -> VerifyResult:
+        expected, prev, count = 1, GENESIS_HASH, 0
+        last: int | None = None
+        while True:
+            query = select(RECORDS).order_by(RECORDS.c.sequence).limit(_PAGE)
+            if last is not None:
+                query = query.where(RECORDS.c.sequence > last)
+            rows = conn.execute(query).all()
+            for row in rows:
+                if not isinstance(row.sequence, int):
+                    return VerifyResult(
+                        False, count, None, expected, "a row has a sequence that is not a number"
+                    )
+                bad = link_problem(row, expected, prev)
+                if bad is not None:
+                    return VerifyResult(
+                        False,
+                        count,
+                        str(row.record_id)[:60],
+                        row.sequence if row.sequence < 1 else min(row.sequence, expected),
+                        bad,
+                        prev,
+                    )
+                if anchor is not None and row.sequence == anchor[0] and row.hash != anchor[1]:
+                    return VerifyResult(
+                        False,
+                        count,
+                        str(row.record_id),
+                        row.sequence,
+                        f"the chain differs from the published head {anchor_text(anchor)}: "
+                        "records up to it were changed or the chain was rebuilt",
+                        prev,
+                    )
+                prev, expected, count, last = row.hash, expected + 1, count + 1, row.sequence
+            if len(rows) < _PAGE:
+                break
+        head, problem = head_row(conn)
         if head is None:
-            return VerifyResult(False, count, None, None, "the head row is missing", prev)
-        if int(head.sequence) != expected - 1 or head.hash != prev:
-            if int(head.sequence) > expected - 1:
+            return VerifyResult(False, count, None, None, problem, prev)
+        if head.sequence != expected - 1 or head.hash != prev:
+            if head.sequence > expected - 1:
                 reason = (
                     f"record(s) {expected}..{head.sequence} are missing from the end of the "
                     f"chain (the head says it reaches {head.sequence})"
@@ -563,6 +616,16 @@ class AuditStore:
             else:
                 reason = f"the head row (sequence {head.sequence}) does not match the last record"
             return VerifyResult(False, count, None, expected, reason, prev)
+        if anchor is not None and anchor[0] > count:
+            return VerifyResult(
+                False,
+                count,
+                None,
+                count + 1,
+                f"the chain ends at sequence {count}, before the published head "
+                f"{anchor_text(anchor)}: records after {count} were removed",
+                prev,
+            )
         return VerifyResult(True, count, head_hash=prev)
 
     # -- replaying -----------------------------------------------------------------------------
@@ -630,8 +693,8 @@ def _record_id_list(record_ids: Sequence[str] | None, n: int) -> list[str]:
 def _check_new_ids(conn: Connection, ids: list[str]) -> None:
     for start in range(0, len(ids), _PAGE):
         taken = conn.execute(
-            select(_records.c.record_id)
-            .where(_records.c.record_id.in_(ids[start : start + _PAGE]))
+            select(RECORDS.c.record_id)
+            .where(RECORDS.c.record_id.in_(ids[start : start + _PAGE]))
             .limit(1)
         ).first()
         if taken is not None:
@@ -641,34 +704,19 @@ def _check_new_ids(conn: Connection, ids: list[str]) -> None:
 
 
 def _postgres_triggers(conn: Connection) -> None:
-    """Create the append-only triggers that are missing (all of them in a new store).
+    """Create the guard triggers that are missing (all of them in a new store).
 
     Like SQLite's ``CREATE TRIGGER IF NOT EXISTS`` on every open, a dropped trigger comes back
     when the store is next opened. A disabled one (``ALTER TABLE ... DISABLE TRIGGER``) is left
     as the administrator set it. A role that may not create them (e.g. read-only, to run
     :meth:`AuditStore.verify`) still opens the store, with a warning.
     """
-    present = set(
-        conn.execute(
-            text(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
-                "AND tgrelid IN (to_regclass(:records), to_regclass(:head))"
-            ),
-            {"records": _records.name, "head": _head.name},
-        ).scalars()
-    )
-    missing = [name for name in _POSTGRES_TRIGGERS if name not in present]
+    missing = missing_postgres_triggers(conn)
     if not missing:
         return
     try:
         with conn.begin_nested():
-            function = conn.execute(
-                text("SELECT to_regprocedure('sx_audit_append_only()')")
-            ).scalar()
-            if function is None:
-                conn.exec_driver_sql(_POSTGRES_FUNCTION)
-            for name in missing:
-                conn.exec_driver_sql(_POSTGRES_TRIGGERS[name])
+            create_postgres_triggers(conn, missing)
     except SQLAlchemyError as exc:
         logger.warning(
             "the append-only triggers %s are missing and could not be created: %s",
@@ -677,38 +725,14 @@ def _postgres_triggers(conn: Connection) -> None:
         )
 
 
-def _parse(row: Any) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        record = json.loads(row.body)
-    except (TypeError, ValueError):
-        return None, "its body is not valid JSON"
-    if not isinstance(record, dict):
-        return None, "its body is not a JSON object"
-    problem = check_record(record)
-    if problem is not None:
-        return record, problem
-    for column in ("record_id", "sequence", "prev_hash", "hash", "decision_id"):
-        if record.get(column) != getattr(row, column):
-            return record, f"the {column} column differs from the record's own {column}"
-    if record["batch"].get("id") != row.batch_id or model_key(record) != row.model_id:
-        return record, "its batch_id or model_id column differs from the record"
-    return record, None
-
-
-def _chain_problem(row: Any, expected: int, prev: str) -> str | None:
-    if int(row.sequence) != expected:
-        missing = (
-            f"record {expected} is"
-            if int(row.sequence) == expected + 1
-            else f"records {expected}..{int(row.sequence) - 1} are"
-        )
-        return f"{missing} missing before this record (sequence {row.sequence})"
-    _, problem = _parse(row)
-    if problem is not None:
-        return problem
-    if row.prev_hash != prev:
-        return (
-            f"its prev_hash does not match the hash of record {expected - 1}: "
-            "one of the two was changed"
-        )
-    return None
+def _damaged(exc: SQLAlchemyError | UnicodeDecodeError) -> bool:
+    """Whether the database failed because its file (or pages) cannot be read as stored."""
+    if isinstance(exc, UnicodeDecodeError):
+        return True
+    orig = getattr(exc, "orig", None)
+    name = str(getattr(orig, "sqlite_errorname", "") or "")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return True
+    if getattr(orig, "sqlstate", None) in ("XX001", "XX002"):  # data_corrupted, index_corrupted
+        return True
+    return "could not decode to utf-8" in str(orig).lower()

@@ -19,8 +19,8 @@ from typing import Annotated
 import typer
 
 from ._common import EXIT_USAGE, one_line, user_errors
-from .audit import audit
 from .explain import explain
+from .model_audit import audit
 from .records import replay, verify
 from .serve import serve
 
@@ -38,7 +38,7 @@ app.command("verify")(verify)
 
 
 @app.command("demo")
-def demo(
+def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for every file written.")] = Path("sxai-demo"),
     rows: Annotated[int, typer.Option(help="Applicants to explain.", min=1)] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the explanations.")] = 7,
@@ -49,7 +49,7 @@ def demo(
     ] = False,
 ) -> None:
     """German credit end to end: train, export to ONNX, explain, report, record."""
-    from ..demo import run_demo
+    from .demo import run_demo
 
     with user_errors():
         run_demo(out, rows=rows, seed=seed, quiet=quiet, force=force)
@@ -58,11 +58,22 @@ def demo(
 app.command("serve")(serve)  # FastAPI/uvicorn are imported only when it runs
 
 
+class _Stderr(logging.Handler):
+    """Writes to the ``sys.stderr`` of the moment (a handler bound to the stream at the first
+    call would write into a stream that a later in-process call has replaced or closed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def _log_warnings() -> None:
     """Show the library's warnings (e.g. a low-fidelity surrogate) as ``warning: ...`` lines."""
     logger = logging.getLogger("surrogate_xai")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("warning: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)

@@ -14,7 +14,6 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,8 @@ from typing import NoReturn
 
 import typer
 
-from .._files import output_mode, write_target
+from .._files import write_target
+from .._staging import StagedFiles, write_atomic
 from ..exceptions import InputError, SurrogateXAIError, TamperedRecordError
 from ..inputs import (
     FileMissingColumnError,
@@ -84,10 +84,13 @@ def store_url(value: str) -> str:
     records would vanish when the command exits, and ``sxai verify`` on it would say
     "ok: 0 records". (The library's :class:`~surrogate_xai.AuditStore` allows it, for tests.)
     """
-    url = value if "://" in value else f"sqlite:///{value}"
     from sqlalchemy import make_url
+    from sqlalchemy.engine import URL
     from sqlalchemy.exc import SQLAlchemyError
 
+    # A path is the file's name as typed: escaped into the URL, so that a '%', '?' or '#' in
+    # it reaches the driver as itself.
+    url = value if "://" in value else URL.create("sqlite", database=value).render_as_string()
     try:
         parsed = make_url(url)
     except SQLAlchemyError:
@@ -107,21 +110,25 @@ def store_url(value: str) -> str:
 
 
 def shown_url(value: str) -> str:
-    """A store URL as it may be printed or written: the password replaced by ``***``.
+    """A store as it may be printed or written: a file path as given, a URL with its
+    password replaced by ``***``.
 
     Everything the command line shows or writes (the summary, reports, error messages) uses
-    this form; the password itself goes only to the database driver.
+    this form; the password itself goes only to the database driver. A path stays a path, so
+    a printed ``sxai replay --store ...`` names the file the user typed (a URL would have to
+    percent-encode spaces and parentheses).
     """
-    url = value if "://" in value else f"sqlite:///{value}"
+    if "://" not in value:
+        return value
     from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return make_url(value).render_as_string(hide_password=True)
     except SQLAlchemyError:
         import re
 
-        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", value)
 
 
 def existing_store(value: str) -> str:
@@ -139,11 +146,11 @@ def existing_store(value: str) -> str:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///path`` URL (None for other URLs)."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return None
-    return Path(url[len(prefix) :].split("?", 1)[0])
+    """The file a SQLite store URL opens, resolved as the database driver resolves it (every
+    spelling of one file gives the same path); None for other databases."""
+    from ..audit.location import sqlite_file
+
+    return sqlite_file(url)
 
 
 def check_distinct_paths(outputs: dict[str, Path], inputs: dict[str, Path]) -> None:
@@ -201,79 +208,6 @@ def check_writable_dir(path: Path, what: str, *, create: bool = False) -> None:
         raise InputError(f"{what}: the folder {parent} is not writable")
 
 
-class StagedFiles:
-    """Output files written under temporary names and renamed into place together.
-
-    :meth:`stage` writes each file next to its final path (so that the rename cannot cross
-    file systems) and fsyncs it; :meth:`commit` renames them all; :meth:`discard` removes
-    every temporary file. Until :meth:`commit`, nothing the user can see has changed. Every
-    error names the user's path, never a temporary one.
-
-    Permissions and links follow :mod:`surrogate_xai._files`: an existing file keeps its mode,
-    a new one gets ``0666 & ~umask`` (not mkstemp's ``0600``), a symlink's target is replaced
-    (not the link), and a device or pipe is refused.
-    """
-
-    def __init__(self) -> None:
-        # (temporary file, file it replaces, path as the user gave it)
-        self._staged: list[tuple[Path, Path, Path]] = []
-
-    def stage(self, path: Path, text: str) -> None:
-        target = write_target(path)
-        parent = target.parent if target.parent != Path("") else Path(".")
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            mode = output_mode(target)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
-        except OSError as exc:
-            raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
-        self._staged.append((Path(tmp), target, path))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                os.chmod(tmp, mode)  # mkstemp gives 0600; see the class docstring
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:
-            raise InputError(f"{path}: {exc.strerror or type(exc).__name__}") from exc
-
-    def commit(self) -> list[Path]:
-        """Rename every staged file into place; returns the final paths (as given).
-
-        Every rename is attempted even when one fails (after the audit records are committed
-        each output that can be written must be), then the failures are reported together:
-        :class:`InputError` naming each output that was not written and why. A failed file's
-        temporary copy is removed.
-        """
-        done: list[Path] = []
-        failed: list[str] = []
-        for tmp, target, path in self._staged:
-            try:
-                if target.is_dir():
-                    raise IsADirectoryError(21, "is a folder, not a file")
-                os.replace(tmp, target)
-            except OSError as exc:
-                failed.append(f"{path} ({exc.strerror or type(exc).__name__})")
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                continue
-            done.append(path)
-        self._staged = []
-        if failed:
-            shown = "; ".join(failed[:3]) + (
-                f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
-            )
-            written = f"; the other {len(done)} outputs were written" if done else ""
-            raise InputError(f"not written: {shown}{written}")
-        return done
-
-    def discard(self) -> None:
-        for tmp, _, _ in self._staged:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        self._staged = []
-
-
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[None]:
     """Hold back Ctrl-C (SIGINT) until the block is done, then raise it.
@@ -299,21 +233,6 @@ def deferred_interrupts() -> Iterator[None]:
     # Only reached when the block finished normally: an exception already propagating wins.
     if caught:
         raise KeyboardInterrupt
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file next to ``path``, then rename it into place.
-
-    A crash or an error part-way leaves the previous file (or none), never half of one; an
-    error names ``path``, not the temporary file.
-    """
-    staged = StagedFiles()
-    try:
-        staged.stage(path, text)
-        staged.commit()
-    finally:
-        staged.discard()
-    return path
 
 
 def plain_float(x: float) -> float | None:

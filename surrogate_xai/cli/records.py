@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 
 from ..audit import AuditStore
+from ..audit.chain import anchor_text, parsed_anchor
+from ..exceptions import InputError
 from ._common import EXIT_FAILED, existing_store, fail, load_model, read_table, user_errors
 
 
@@ -51,15 +53,37 @@ def verify(
         str,
         typer.Option(help="Audit store URL or SQLite file path.", show_default=False),
     ],
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            help="A head published earlier, SEQUENCE:HASH as this command prints it: the chain "
+            "must still hold it (this shows a cut tail or a rebuilt chain).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check every record against its hash and the hash chain; exit 1 if anything changed."""
-    with user_errors(), AuditStore(existing_store(store), create=False) as audit:
-        result = audit.verify()
+    with user_errors():
+        pinned = None
+        if anchor is not None:
+            try:
+                pinned = parsed_anchor(anchor)
+            except ValueError as exc:
+                raise InputError(f"--anchor {exc}") from None
+        with AuditStore(existing_store(store), create=False) as audit:
+            result = audit.verify(anchor=pinned)
     if not result.ok:
         where = (
             f"record {result.first_bad_record_id} (sequence {result.first_bad_sequence})"
             if result.first_bad_record_id
             else f"sequence {result.first_bad_sequence}"
+            if result.first_bad_sequence is not None
+            else "its database"
         )
         fail(f"the audit store fails verification at {where}: {result.reason}", EXIT_FAILED)
-    typer.echo(f"ok: {result.records} records, hash chain intact, head {result.head_hash}")
+    pinned_note = "" if pinned is None else f", holds the published head {anchor_text(pinned)}"
+    typer.echo(
+        f"ok: {result.records} records, hash chain intact{pinned_note}, "
+        f"head {anchor_text((result.records, result.head_hash))} "
+        "(publish it; check it later with --anchor)"
+    )

@@ -143,6 +143,10 @@ def serve(
         check_listen_address(host, port)
         if no_auth:
             logger.warning("serving without authentication (--no-auth)")
-    # log_level "info" prints the bound address (port 0 picks a free one); the access log
-    # holds paths and status codes only, never headers.
-    uvicorn.run(app, host=host, port=port, log_level="info", workers=1)
+    # log_level "info" prints the bound address (port 0 picks a free one). uvicorn's own access
+    # log would print query strings (a key sent as ?api_key=...): the app logs each request
+    # itself, path and status only, never headers (service/access_log.py).
+    from ..service.access_log import log_to_stderr
+
+    log_to_stderr()
+    uvicorn.run(app, host=host, port=port, log_level="info", workers=1, access_log=False)

@@ -5,10 +5,11 @@ Every page is rendered by Jinja2 with autoescape, carries a restrictive Content-
 charts as inline SVG, and is written atomically by :func:`write_html`.
 """
 
+# The findings are computed by surrogate_xai.model_audit; re-exported where they always were.
+from ..model_audit import AuditFindings, build_audit_findings
 from ._html import write_html
-from .audit import audit_report
 from .decision import decision_report
-from .findings import AuditFindings, build_audit_findings
+from .model_audit import audit_report
 
 __all__ = [
     "AuditFindings",

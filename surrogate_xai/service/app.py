@@ -32,6 +32,7 @@ from ..exceptions import (
     SurrogateXAIError,
     TamperedRecordError,
 )
+from .access_log import AccessLogMiddleware
 from .auth import BearerAuthMiddleware, bearer_auth
 from .engine import Engine, ExplainJob, ExplainResult, NoStoreError
 from .limits import BodyLimitMiddleware
@@ -241,6 +242,8 @@ def create_app(settings: ServiceSettings, *, engine: Engine | None = None) -> Fa
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth:
         app.add_middleware(BearerAuthMiddleware, keys=settings.api_keys)
+    # Outermost: every answer is logged, the 401s of the key check included.
+    app.add_middleware(AccessLogMiddleware)
     _install_error_handlers(app)
     guard = [Depends(bearer_auth(settings.api_keys))] if settings.auth else []
     errors = _ERRORS if settings.auth else {k: v for k, v in _ERRORS.items() if k != 401}

@@ -21,12 +21,13 @@ from typing import Any, Literal, TypeVar
 
 from ..audit import AuditStore, ReplayResult
 from ..background import Background
+from ..decisions import DecisionPolicy, decide, record
 from ..exceptions import AuditError, ConfigurationError
 from ..explainers import ExactSHAP, KernelSHAP, PermutationSHAP
 from ..explainers._base import SampledShapleyExplainer, ShapleyExplainer, _cached_design
 from ..explanation import Explanation
 from ..model import Model
-from ..reasons import DecisionReasons, ReasonCatalogue, adverse_mask, reason_codes
+from ..reasons import DecisionReasons, ReasonCatalogue
 from ..tabular import TabularSchema
 from .rows import FieldError, RequestFieldsError, decision_id_problems, rows_to_frame, text_problems
 from .settings import ServiceSettings
@@ -35,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: What a record's outcome says about a row (the CLI's words).
-DECLINED, APPROVED = "declined", "approved"
 
 _CLASSES: dict[str, type[ShapleyExplainer]] = {
     "kernelshap": KernelSHAP,
@@ -275,37 +274,22 @@ class Engine:
         if errors or explainer is None:
             raise RequestFieldsError(errors)
         explanation = explainer.explain(frame)
-        reasons = reason_codes(
+        decided = decide(
             explanation,
-            self.catalogue,
-            n=job.n_reasons,
-            adverse=job.adverse,
-            output=job.output,
-            exclude=job.exclude,
+            DecisionPolicy(
+                output=job.output,
+                threshold=job.threshold,
+                adverse=job.adverse,
+                n_reasons=job.n_reasons,
+                exclude=tuple(job.exclude),
+                catalogue=self.catalogue,
+            ),
         )
-        decisions = None
-        if job.threshold is not None:
-            # The one decision rule shared with the CLI and the reports.
-            scores = [r.prediction for r in reasons]
-            declined = adverse_mask(scores, job.threshold, job.adverse)
-            decisions = [DECLINED if d else APPROVED for d in declined]
-        outcomes = (
-            None
-            if decisions is None
-            else [
-                {"decision": d, "threshold": job.threshold, "output": r.output}
-                for d, r in zip(decisions, reasons, strict=True)
-            ]
-        )
+        reasons, decisions = decided.reasons, decided.labels
         record_ids = None
         if self.store is not None:
             with self._store_lock:
-                record_ids = self.store.record(
-                    explanation,
-                    reasons,
-                    None if job.decision_ids is None else list(job.decision_ids),
-                    outcomes=outcomes,
-                )
+                record_ids = record(decided, self.store, job.decision_ids)
         return ExplainResult(explanation, reasons, record_ids, decisions, job.threshold)
 
     def _input_limits(self) -> dict[str, tuple[float, float]]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
+from ..storable import text_problem
 from ..tabular import TabularSchema
 
 #: Errors reported per request, at most (a body of a thousand bad rows needs no thousand lines).
@@ -49,25 +50,6 @@ class RequestFieldsError(InputError):
 def _shown(values: Sequence[str], limit: int = 8) -> str:
     text = ", ".join(repr(v) for v in values[:limit])
     return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
-
-
-def text_problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored or sent on, or None.
-
-    JSON may carry a lone surrogate (``"\\ud800"``), which is not text UTF-8 can encode (nor
-    a database, a report or a model's string input), and NUL, which PostgreSQL's text cannot
-    hold and C strings end at. Both are refused wherever they appear in a request.
-    """
-    if "\x00" in text:
-        return "contains a NUL character"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        bad = text[exc.start : exc.end].encode("utf-8", "backslashreplace").decode()
-        return (
-            f"contains {bad} at position {exc.start}, which is not a character (a lone surrogate)"
-        )
-    return None
 
 
 def text_problems(

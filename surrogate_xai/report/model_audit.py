@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from ..model_audit import AuditFindings
 from . import _svg
 from ._context import as_text, generator, model_facts, parity_view, provenance_facts
 from ._html import num, render
-from .findings import AuditFindings
 
 #: Features drawn in the global-importance chart (all are in the table).
 MAX_BARS = 20

@@ -41,7 +41,7 @@ from ._options import (
     ThresholdOption,
 )
 from ._progress import Progress
-from .explain import score_index
+from .explain_run import score_index
 
 _D = AuditSettings
 _THRESHOLD = _config.default(_D, "threshold")
@@ -112,7 +112,7 @@ def run_audit(
     if target is not None:
         # Missing labels and labels that are not the model's classes are refused before the
         # audit runs, naming the file, the column and the row.
-        findings_module = import_module("surrogate_xai.report.findings")
+        findings_module = import_module("surrogate_xai.model_audit")
         findings_module.target_truth(
             target,
             model.output_names[output],

@@ -1,4 +1,4 @@
-"""The whole job on bundled data: ``sxai demo`` (also ``python -m surrogate_xai.demo``, ``make demo``).
+"""The whole job on bundled data: ``sxai demo`` (also ``make demo``).
 
 Trains a credit model on German Credit (a OneHotEncoder + gradient-boosting pipeline), exports
 it to ONNX and proves the export equal to the original, then runs exactly what a user runs
@@ -132,10 +132,10 @@ def _prepare(out: Path, rows: int, seed: int, say: Any) -> tuple[Any, pd.DataFra
     """Train, export, and write the model, the tables, the catalogue and the config."""
     from sklearn.model_selection import train_test_split
 
-    from .adapters.sklearn import to_onnx
-    from .background import Background
-    from .datasets import load_german_credit
-    from .parity import write_parity_evidence
+    from ..adapters.sklearn import to_onnx
+    from ..background import Background
+    from ..datasets import load_german_credit
+    from ..parity import write_parity_evidence
 
     X, y = load_german_credit()
     X_train, X_test, y_train, y_test = train_test_split(
@@ -181,7 +181,7 @@ DEMO_FILES = (
 def _check_folder(folder: Path, force: bool) -> None:
     """Refuse to overwrite an earlier run unless ``force``: an audit store holds records that
     may have to be kept for years, and must never be deleted without being asked to."""
-    from .exceptions import InputError
+    from ..exceptions import InputError
 
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{folder} exists and is not a folder")
@@ -233,10 +233,10 @@ def run_demo(
     """
     from rich.console import Console
 
-    from .cli._config import AuditSettings, ExplainSettings, read_config
-    from .cli._progress import Progress
-    from .cli.audit import run_audit
-    from .cli.explain import run_explain
+    from ._config import AuditSettings, ExplainSettings, read_config
+    from ._progress import Progress
+    from .explain_run import run_explain
+    from .model_audit import run_audit
 
     console = Console(highlight=False, soft_wrap=True)
     say = console.print
@@ -284,7 +284,7 @@ def run_demo(
 def _summary(console: Any, folder: Path, run: Any, settings: Any, seconds: float) -> None:
     from rich.table import Table
 
-    from .cli.explain import replay_command, report_name
+    from .explain_run import replay_command, report_name
 
     n = len(run.results)
     declined = [r for r in run.results if r["decision"] == "declined"]
@@ -316,7 +316,7 @@ def _summary(console: Any, folder: Path, run: Any, settings: Any, seconds: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m surrogate_xai.demo [--out DIR] [--rows N] [--seed S]``."""
+    """``python -m surrogate_xai.cli.demo [--out DIR] [--rows N] [--seed S]``."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--out", default="sxai-demo", help="folder for the files written")
     parser.add_argument("--rows", type=int, default=20, help="applicants to explain")
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be at least 1")
-    from .exceptions import SurrogateXAIError
+    from ..exceptions import SurrogateXAIError
 
     try:
         run_demo(args.out, rows=args.rows, seed=args.seed, quiet=args.quiet, force=args.force)

@@ -1,0 +1,137 @@
+"""The decision pipeline: explanation → principal reasons → decision → audit record.
+
+One module for what ``sxai explain``, the REST service and ``sxai demo`` all do with an
+explanation, so a rule (which output a decision is made on, which side of the threshold is
+adverse, what an outcome records) is written once. Reading the inputs, choosing the explainer
+and writing files stay with each surface; what is decided, and how it is recorded, is here.
+
+>>> policy = DecisionPolicy(output=1, threshold=0.5, catalogue=catalogue)  # doctest: +SKIP
+>>> decisions = decide(explanation, policy)                                # doctest: +SKIP
+>>> ids = record(decisions, store, decision_ids=app_ids)                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .audit import AuditStore
+from .exceptions import ConfigurationError
+from .explanation import Explanation
+from .reasons import (
+    AdverseDirection,
+    DecisionReasons,
+    ReasonCatalogue,
+    adverse_mask,
+    output_index,
+    reason_codes,
+)
+
+#: The labels of a decision, written to results, records and reports.
+DECLINED, APPROVED = "declined", "approved"
+
+
+def decision_output(output_names: Sequence[str], given: str | int | None) -> int:
+    """The output column a decision is made on: a name, an index (also as text, as a command
+    line gives it), or by default the last column (a classifier's positive class)."""
+    names = list(output_names)
+    if given is None:
+        return len(names) - 1
+    try:
+        if isinstance(given, int) or given in names:
+            return output_index(names, given)
+        text = str(given).strip()
+        if text.lstrip("-").isdigit():
+            return output_index(names, int(text))
+    except ConfigurationError:
+        pass
+    raise ConfigurationError(f"{given!r} is not an output of the model; outputs: {names}")
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """How explanations become decisions.
+
+    Attributes
+    ----------
+    output : int or str
+        The output the decision and the reasons are about (index or name).
+    threshold : float, optional
+        Without one, reasons are given but no decision is made.
+    adverse : {"decrease", "increase"}
+        With ``"decrease"`` a score at or below the threshold is adverse (declined); with
+        ``"increase"`` a score above it (:func:`~surrogate_xai.reasons.adverse_mask`).
+    n_reasons : int
+        Principal reasons per decision, at most.
+    exclude : tuple of str
+        Features never given as a reason (protected attributes).
+    catalogue : ReasonCatalogue, optional
+        Codes and texts of the reasons.
+    """
+
+    output: int | str
+    threshold: float | None = None
+    adverse: AdverseDirection = "decrease"
+    n_reasons: int = 4
+    exclude: tuple[str, ...] = ()
+    catalogue: ReasonCatalogue | None = None
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What a policy made of an explanation: per row, the reasons and (with a threshold) the
+    decision."""
+
+    explanation: Explanation
+    reasons: list[DecisionReasons]
+    labels: list[str] | None
+    policy: DecisionPolicy
+
+    @property
+    def outcomes(self) -> list[dict[str, Any]] | None:
+        """What the audit record's ``outcome`` holds per row (None without a decision)."""
+        if self.labels is None:
+            return None
+        return [
+            {"decision": label, "threshold": self.policy.threshold, "output": r.output}
+            for label, r in zip(self.labels, self.reasons, strict=True)
+        ]
+
+    @property
+    def declined(self) -> int:
+        return 0 if self.labels is None else sum(label == DECLINED for label in self.labels)
+
+
+def decide(explanation: Explanation, policy: DecisionPolicy) -> Decisions:
+    """The principal reasons of every row, and its decision when the policy has a threshold."""
+    reasons = reason_codes(
+        explanation,
+        policy.catalogue,
+        n=policy.n_reasons,
+        adverse=policy.adverse,
+        output=policy.output,
+        exclude=list(policy.exclude),
+    )
+    labels = None
+    if policy.threshold is not None:
+        declined = adverse_mask([r.prediction for r in reasons], policy.threshold, policy.adverse)
+        labels = [DECLINED if d else APPROVED for d in declined]
+    return Decisions(explanation, reasons, labels, policy)
+
+
+def record(
+    decisions: Decisions,
+    store: AuditStore,
+    decision_ids: Sequence[str] | None = None,
+    *,
+    record_ids: Sequence[str] | None = None,
+) -> list[str]:
+    """One audit record per row (explanation, reasons, outcome), in one transaction."""
+    return store.record(
+        decisions.explanation,
+        reasons=decisions.reasons,
+        decision_ids=None if decision_ids is None else list(decision_ids),
+        outcomes=decisions.outcomes,
+        record_ids=record_ids,
+    )
