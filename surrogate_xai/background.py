@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._random import RandomState, resolve_seed, stream
 from .exceptions import ConfigurationError, InputError
 from .provenance import frame_digest
+from .seeding import RandomState, resolve_seed, stream
 
 
 class Background:

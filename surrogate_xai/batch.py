@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._random import resolve_seed
 from .exceptions import ConfigurationError, ExplainerError
-from .explainers import ShapKernel
-from .explainers._base import ShapleyExplainer, _jsonable, _positive_int
+from .explainers import registry
+from .explainers.base import BaseExplainer, jsonable_params
 from .explanation import Diagnostics, Explanation
 from .provenance import utc_now
+from .seeding import resolve_seed
 from .tabular import as_frame
+from .validation import check_int
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -51,7 +52,7 @@ _ADDRESS_SPEC = re.compile(r"(tcp|tls)://[^\s/]+:\d+")
 
 
 def explain_batch(
-    explainer: ShapleyExplainer,
+    explainer: BaseExplainer,
     X: pd.DataFrame | np.ndarray,
     *,
     client: Client | None = None,
@@ -63,8 +64,8 @@ def explain_batch(
     Parameters
     ----------
     explainer : fitted explainer
-        Any of the library's explainers except :class:`~surrogate_xai.ShapKernel`, whose values
-        depend on which rows are explained together.
+        Any registered explainer whose rows are independent of each other (the registry's
+        ``row_independent`` tag; not :class:`~surrogate_xai.ShapKernel`).
     X : DataFrame or array of shape (n_samples, n_features)
         The rows to explain, in the raw feature space. Checked whole, on the caller's side,
         before any work is shipped, so an input error names the row's position in ``X``.
@@ -90,13 +91,13 @@ def explain_batch(
     Raises
     ------
     ConfigurationError
-        For a ShapKernel explainer or a bad ``partition_rows``.
+        For an explainer whose rows depend on each other, or a bad ``partition_rows``.
     InputError, ModelError
         As ``explain`` raises them, naming the row's position in ``X`` (not in its
         partition), re-raised on the caller's side with the same type.
     """
     _check_explainer(explainer)
-    size = _positive_int("partition_rows", partition_rows)
+    size = check_int("partition_rows", partition_rows)
     frame = explainer.schema_.check(as_frame(X, explainer.model_.feature_names), "X")
     shipped = _with_fixed_seed(explainer)
     bounds = [(a, min(a + size, len(frame))) for a in range(0, len(frame), size)]
@@ -112,20 +113,21 @@ def explain_batch(
 
 
 def _check_explainer(explainer: Any) -> None:
-    if isinstance(explainer, ShapKernel):
-        raise ConfigurationError(
-            "explain_batch cannot partition ShapKernel: shap draws every row's coalitions from "
-            "one random stream that runs across the rows of a call, so a row's values depend "
-            "on the rows explained before it; explain with it in a single call instead"
-        )
-    if not isinstance(explainer, ShapleyExplainer):
+    if not isinstance(explainer, BaseExplainer):
         raise ConfigurationError(
             f"explain_batch needs one of the library's explainers, got {type(explainer).__name__}"
         )
-    explainer._check_fitted()
+    if not registry.of(explainer).row_independent:
+        raise ConfigurationError(
+            f"explain_batch cannot partition {type(explainer).__name__}: its rows depend on "
+            "each other (shap draws every row's coalitions from one random stream that runs "
+            "across the rows of a call), so a row's values depend on the rows explained "
+            "before it; explain with it in a single call instead"
+        )
+    explainer.check_fitted()
 
 
-def _with_fixed_seed(explainer: ShapleyExplainer) -> ShapleyExplainer:
+def _with_fixed_seed(explainer: BaseExplainer) -> BaseExplainer:
     """A shallow copy whose seed is the integer this call uses, for every partition.
 
     ``resolve_seed`` is called once, as one ``explain`` call would: a Generator advances once,
@@ -138,14 +140,14 @@ def _with_fixed_seed(explainer: ShapleyExplainer) -> ShapleyExplainer:
     return shipped
 
 
-def _explain_partition(explainer: ShapleyExplainer, part: pd.DataFrame, start: int) -> Explanation:
+def _explain_partition(explainer: BaseExplainer, part: pd.DataFrame, start: int) -> Explanation:
     """Explain one partition (rows ``start, start + 1, ...`` of the batch); runs on a worker."""
-    return explainer._explain(part, start)
+    return explainer.explain_rows(part, start)
 
 
 def _run_on_cluster(
     client: Client,
-    shipped: ShapleyExplainer,
+    shipped: BaseExplainer,
     frame: pd.DataFrame,
     bounds: Sequence[tuple[int, int]],
     done: Callable[[int], None],
@@ -172,9 +174,7 @@ def _run_on_cluster(
         client.cancel([*futures, *parts, fitted])
 
 
-def _merge(
-    explainer: ShapleyExplainer, frame: pd.DataFrame, parts: list[Explanation]
-) -> Explanation:
+def _merge(explainer: BaseExplainer, frame: pd.DataFrame, parts: list[Explanation]) -> Explanation:
     """One Explanation from the partitions' results, as one ``explain`` call builds it."""
     first = parts[0]
     reference = _shared_fields(first)
@@ -202,7 +202,7 @@ def _merge(
     )
     provenance = replace(
         first.provenance,
-        parameters=_jsonable(explainer.get_params()),
+        parameters=jsonable_params(explainer.get_params()),
         created_at=utc_now(),
     )
     return Explanation(

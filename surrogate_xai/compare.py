@@ -14,7 +14,7 @@ import pandas as pd
 from .background import Background
 from .exceptions import ConfigurationError
 from .explainers import KernelSHAP
-from .explainers._base import ShapleyExplainer
+from .explainers.base import BaseExplainer
 from .explanation import Explanation
 from .model import Model
 
@@ -69,7 +69,7 @@ def compare(
     models: Mapping[str, Model],
     X: pd.DataFrame | np.ndarray,
     background: pd.DataFrame | np.ndarray | Background,
-    explainer: ShapleyExplainer | None = None,
+    explainer: BaseExplainer | None = None,
     *,
     output: OutputChoice | Mapping[str, OutputChoice] = 0,
     feature_groups: Mapping[str, Sequence[str]] | None = None,

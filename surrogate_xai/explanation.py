@@ -135,7 +135,7 @@ class Provenance:
         )
 
 
-def _data_to_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def data_to_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns: list[dict[str, Any]] = []
     for col in frame.columns:
         s = frame[col]
@@ -150,7 +150,7 @@ def _data_to_json(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return columns
 
 
-def _data_from_json(columns: list[dict[str, Any]]) -> pd.DataFrame:
+def data_from_json(columns: list[dict[str, Any]]) -> pd.DataFrame:
     data: dict[str, Any] = {}
     for c in columns:
         if c["kind"] == "string":
@@ -288,7 +288,7 @@ class Explanation:
             "base_values": self.base_values.tolist(),
             # NaN (no standard error available, e.g. the shap backend) is written as null.
             "stderr": np.where(np.isnan(self.stderr), np.asarray(None), self.stderr).tolist(),
-            "data": _data_to_json(self.data),
+            "data": data_to_json(self.data),
             "diagnostics": self.diagnostics.to_dict(),
             "provenance": self.provenance.to_dict(),
         }
@@ -316,7 +316,7 @@ class Explanation:
                 values=values,
                 base_values=np.asarray(d["base_values"], dtype=np.float64).reshape(-1, n_out),
                 stderr=np.asarray(d["stderr"], dtype=np.float64).reshape(values.shape),
-                data=_data_from_json(d["data"]),
+                data=data_from_json(d["data"]),
                 feature_names=list(d["feature_names"]),
                 output_names=list(d["output_names"]),
                 diagnostics=Diagnostics.from_dict(d["diagnostics"]),

@@ -23,7 +23,13 @@ import jsonschema
 import pytest
 
 import surrogate_xai as sx
-from surrogate_xai.audit import AuditStore, canonical_json, explanation_from_record, record_hash
+from surrogate_xai.audit import (
+    AuditStore,
+    canonical_json,
+    explanation_from_record,
+    record_hash,
+    verification,
+)
 from surrogate_xai.audit import store as store_module
 from surrogate_xai.audit.record import GENESIS_HASH
 from surrogate_xai.exceptions import AuditError, RecordNotFoundError
@@ -468,7 +474,8 @@ def test_concurrent_writers_and_a_verifier_never_see_a_broken_chain(
     pg, url, monkeypatch, open_store
 ):
     # Small pages make verify() read the chain in many statements while writers commit.
-    monkeypatch.setattr(store_module, "_PAGE", 7)
+    monkeypatch.setattr(store_module, "PAGE", 7)
+    monkeypatch.setattr(verification, "PAGE", 7)
     open_store(url).close()
     n_writers, n_batches, size = 4, 8, 5
     explanations = [small_explanation(size, w) for w in range(n_writers)]

@@ -117,7 +117,7 @@ def test_a_duplicate_header_after_blank_lines_is_refused(
 # -- killed while the outputs are staged ----------------------------------------------------------
 KILLED = """
 import os, signal, sys
-from surrogate_xai import _staging
+from surrogate_xai import staging
 from surrogate_xai.cli import main
 
 where = sys.argv.pop(1)
@@ -131,7 +131,7 @@ if where == "before-commit":  # inside the store's transaction: nothing is commi
     hook = lambda position: die() if position == 1 else None
     AuditStore.record = lambda self, *a, **k: _record(self, *a, on_insert=hook, **k)
 else:  # records committed, nothing renamed yet
-    _staging.StagedFiles.commit = die
+    staging.StagedFiles.commit = die
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import AuditError
-from ..explanation import Diagnostics, Explanation, Provenance, _data_from_json, _data_to_json
+from ..explanation import Diagnostics, Explanation, Provenance, data_from_json, data_to_json
 from ..provenance import frame_digest
 from ..reasons import DecisionReasons, reasons_mismatch
 
@@ -92,7 +92,7 @@ def _input_columns(frame: pd.DataFrame) -> list[dict[str, Any]]:
     Integers are kept as JSON integers (exact at any size), floats as their repr, NaN as null.
     """
     out = []
-    for col, c in zip(frame.columns, _data_to_json(frame), strict=True):
+    for col, c in zip(frame.columns, data_to_json(frame), strict=True):
         value = c["values"][0]
         if c["kind"] == "integer" and value is not None:
             value = int(frame[col].iloc[0])
@@ -228,7 +228,7 @@ def float_array(values: Any) -> np.ndarray:
 def input_frame(record: Mapping[str, Any]) -> pd.DataFrame:
     """The explained row as received, with its column kinds (a one-row DataFrame)."""
     cols = record["input"]["columns"]
-    return _data_from_json(
+    return data_from_json(
         [{"name": c["name"], "kind": c["kind"], "values": [c["value"]]} for c in cols]
     )
 

@@ -12,7 +12,6 @@ a whole call, so its rows are replayed together with the rest of their recorded 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,26 +21,19 @@ import pandas as pd
 
 from ..background import Background
 from ..exceptions import AuditError, ConfigurationError, ReplayRefusedError
-from ..explainers._base import ShapleyExplainer
+from ..explainers import registry
+from ..explainers.base import BaseExplainer
 from ..model import Model
 from .record import float_array, input_frame, model_key
 
-#: Method name in provenance -> (module, class).
-_METHODS: dict[str, tuple[str, str]] = {
-    "kernelshap": ("surrogate_xai.explainers.kernel", "KernelSHAP"),
-    "permutation": ("surrogate_xai.explainers.permutation", "PermutationSHAP"),
-    "exact": ("surrogate_xai.explainers.exact", "ExactSHAP"),
-    "shap-kernel": ("surrogate_xai.explainers.shap_backend", "ShapKernel"),
-    "local-surrogate": ("surrogate_xai.explainers.local", "LocalSurrogate"),
-    "lime": ("surrogate_xai.explainers.lime_backend", "LIME"),
-}
-# Methods whose rows depend on the rows explained before them in the same call.
-_BATCH_DEPENDENT = {"shap-kernel"}
-
 
 def row_independent(method: str) -> bool:
-    """Whether a record of ``method`` can be replayed without the rest of its batch."""
-    return method not in _BATCH_DEPENDENT
+    """Whether a record of ``method`` can be replayed without the rest of its batch (the
+    estimator registry's tag; an unknown method is refused when it is replayed)."""
+    try:
+        return registry.get(method).row_independent
+    except ConfigurationError:
+        return True
 
 
 @dataclass(frozen=True)
@@ -72,17 +64,11 @@ class ReplayResult:
     notes: tuple[str, ...] = ()
 
 
-def _explainer_class(method: str) -> type[ShapleyExplainer]:
-    if method not in _METHODS:
-        raise AuditError(f"cannot replay method {method!r}; known methods: {sorted(_METHODS)}")
-    module, name = _METHODS[method]
+def _explainer_class(method: str) -> type[BaseExplainer]:
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
-        raise AuditError(f"method {method!r} is not available in this release: {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, ShapleyExplainer)):
-        raise AuditError(f"{module}.{name} is not an explainer")
-    return cls
+        return registry.get(method).load()
+    except ConfigurationError as exc:
+        raise AuditError(f"cannot replay method {method!r}: {exc}") from exc
 
 
 def _field_diff(recorded: np.ndarray, replayed: np.ndarray) -> float | None:
@@ -167,7 +153,7 @@ def replay_record(
     bg, notes = _check_inputs(record, model, background)
     cls = _explainer_class(method["name"])
     params = dict(method["parameters"])
-    unknown = sorted(set(params) - set(cls._param_names()))
+    unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         raise AuditError(
             f"record {rid!r} has parameter(s) {unknown} that {cls.__name__} no longer takes"

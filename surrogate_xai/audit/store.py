@@ -23,20 +23,16 @@ write-once bucket) and pass it back as ``verify(anchor=...)``: then that, too, i
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Connection,
-    Engine,
     create_engine,
-    event,
     func,
     insert,
     inspect,
@@ -61,12 +57,18 @@ from ..provenance import utc_now
 from ..reasons import DecisionReasons
 from ..storable import text_problem
 from .chain import (
-    anchor_text,
     head_row,
     link_problem,
     on_chain_problem,
     record_layout_problem,
     sound_problem,
+)
+from .database import (
+    READ_ONLY,
+    damaged,
+    ensure_postgres_triggers,
+    hide_password,
+    sqlite_begin,
 )
 from .location import sqlite_file
 from .record import GENESIS_HASH, VERSION, build_record, canonical_json, decision_list, seal
@@ -76,71 +78,15 @@ from .schema import (
     METADATA,
     RECORDS,
     SQLITE_TRIGGERS,
-    create_postgres_triggers,
     lookup_values,
-    missing_postgres_triggers,
 )
+from .verification import PAGE, VerifyResult, sqlite_file_damage, walk_chain
 
 logger = logging.getLogger(__name__)
 
 # Transaction-level advisory lock taken while a store is opened on PostgreSQL: two processes
 # opening a new database at once would otherwise race on CREATE TABLE and the head row.
 _POSTGRES_CREATE_LOCK = 0x5358_4149_4155_4454  # "SXAIAUDT"
-_PAGE = 500
-_READ = "sx_read_only"
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """What :meth:`AuditStore.verify` found.
-
-    Attributes
-    ----------
-    ok : bool
-        True when every record matches its hash, the chain is unbroken and complete.
-    records : int
-        Records checked (up to the first problem).
-    first_bad_record_id : str or None
-        The first record that fails (None when ``ok``, or when the missing records are at the
-        end of the chain).
-    first_bad_sequence : int or None
-        Its chain position (or that of the first missing record).
-    reason : str or None
-        Why, in a sentence.
-    head_hash : str
-        The hash of the last record checked (the value to publish elsewhere).
-    """
-
-    ok: bool
-    records: int
-    first_bad_record_id: str | None = None
-    first_bad_sequence: int | None = None
-    reason: str | None = None
-    head_hash: str = GENESIS_HASH
-
-
-def _sqlite_begin(engine: Engine, timeout: float) -> None:
-    """Take SQLite's write lock at ``BEGIN`` (pysqlite would begin lazily, at the first write)."""
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's "begin" event emit BEGIN itself instead of pysqlite.
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(_READ, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def _hide_password(message: str, password: str | None) -> str:
-    """``message`` without the password: neither in a URL's ``user:password@`` nor verbatim
-    (a driver may quote the URL or the connection string it was given)."""
-    message = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", message)
-    if password:
-        message = message.replace(str(password), "***")
-    return message
 
 
 class AuditStore:
@@ -176,7 +122,7 @@ class AuditStore:
         try:
             parsed = make_url(url)
         except SQLAlchemyError as exc:
-            raise AuditError(f"not a database URL: {_hide_password(str(exc), None)}") from exc
+            raise AuditError(f"not a database URL: {hide_password(str(exc), None)}") from exc
         self.url = parsed.render_as_string(hide_password=True)
         self._password = parsed.password
         try:
@@ -185,12 +131,12 @@ class AuditStore:
             # An unknown scheme (foo://, http://), a malformed SQLite URL (sqlite://audit.db)
             # or a dialect whose driver is not installed (mysql:// without MySQLdb): the
             # caller's mistake, named with its URL (password hidden), not a traceback.
-            detail = _hide_password(" ".join(str(exc).split()), parsed.password)
+            detail = hide_password(" ".join(str(exc).split()), parsed.password)
             raise AuditError(f"cannot use the audit store URL {self.url}: {detail}") from exc
         self._dialect = self._engine.dialect.name
         self._lock_timeout_ms = max(1, int(timeout * 1000))
         if self._dialect == "sqlite":
-            _sqlite_begin(self._engine, timeout)
+            sqlite_begin(self._engine, timeout)
         self.file = sqlite_file(parsed) if self._dialect == "sqlite" else None
         if not create and self.file is not None and not self.file.is_file():
             # Connecting to a SQLite file that does not exist creates it (empty): check first.
@@ -228,8 +174,8 @@ class AuditStore:
         UTF-8) is evidence that fails verification (:class:`StoreDamagedError`); anything else
         (a lock timeout, a server that is down) is an :class:`AuditError`.
         """
-        detail = _hide_password(" ".join(str(exc).split()), self._password)
-        if _damaged(exc):
+        detail = hide_password(" ".join(str(exc).split()), self._password)
+        if damaged(exc):
             return StoreDamagedError(f"the audit store at {self.url} is damaged: {detail}")
         return AuditError(f"{doing} at {self.url}: {detail}")
 
@@ -244,7 +190,7 @@ class AuditStore:
                 for ddl in SQLITE_TRIGGERS:
                     conn.exec_driver_sql(ddl)
             elif self._dialect == "postgresql":
-                _postgres_triggers(conn)
+                ensure_postgres_triggers(conn)
             head = conn.execute(select(HEAD.c.format_version).where(HEAD.c.id == 1)).first()
             if head is None:
                 conn.execute(
@@ -291,7 +237,7 @@ class AuditStore:
             # so verify() (several pages, then the head row) would report records "missing from
             # the end" whenever another session appended a batch in between.
             return conn.execution_options(isolation_level="REPEATABLE READ")
-        return conn.execution_options(**{_READ: True})
+        return conn.execution_options(**{READ_ONLY: True})
 
     # -- writing -------------------------------------------------------------------------------
     def record(
@@ -401,7 +347,7 @@ class AuditStore:
         except SQLAlchemyError as exc:
             raise AuditError(
                 f"nothing was recorded: the database refused the batch: "
-                f"{_hide_password(str(exc), self._password)}"
+                f"{hide_password(str(exc), self._password)}"
             ) from exc
         logger.info("recorded %d decisions (sequence %d..%d)", n, sequence + 1, sequence + n)
         return [b["record_id"] for b in bodies]
@@ -506,7 +452,7 @@ class AuditStore:
                     select(RECORDS)
                     .where(RECORDS.c.sequence.between(expected, end))
                     .order_by(RECORDS.c.sequence)
-                    .limit(_PAGE)
+                    .limit(PAGE)
                 ).all()
             for row in rows:
                 problem = link_problem(row, expected, prev)
@@ -518,7 +464,7 @@ class AuditStore:
                 assert record is not None  # link_problem found the row sound
                 yield record
                 prev, expected = row.hash, expected + 1
-            if len(rows) < _PAGE:
+            if len(rows) < PAGE:
                 if expected <= end:
                     raise TamperedRecordError(
                         f"record(s) {expected}..{end} are missing from the chain"
@@ -546,8 +492,10 @@ class AuditStore:
         """
         try:
             with self._read() as conn:
-                result = self._verify(conn, anchor)
-                damage = self._file_damage(conn) if result.ok else None
+                result = walk_chain(conn, anchor)
+                damage = None
+                if result.ok and self._dialect == "sqlite":
+                    damage = sqlite_file_damage(conn, self.url)
                 if damage is not None:
                     return VerifyResult(False, result.records, None, None, damage)
                 return result
@@ -555,80 +503,6 @@ class AuditStore:
             reason = str(self._failure("cannot read the audit store", exc))
             return VerifyResult(False, 0, None, None, reason)
 
-    def _file_damage(self, conn: Connection) -> str | None:
-        """SQLite's own check of the file (every page, every index against its table).
-
-        A damaged index page is invisible to a walk of the records, yet the file is no longer
-        what the store wrote.
-        """
-        if self._dialect != "sqlite":
-            return None
-        found = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check(5)")]
-        if found == ["ok"]:
-            return None
-        return f"the audit store at {self.url} is damaged: {'; '.join(found)[:300]}"
-
-    def _verify(self, conn: Connection, anchor: tuple[int, str] | None) -> VerifyResult:
-        expected, prev, count = 1, GENESIS_HASH, 0
-        last: int | None = None
-        while True:
-            query = select(RECORDS).order_by(RECORDS.c.sequence).limit(_PAGE)
-            if last is not None:
-                query = query.where(RECORDS.c.sequence > last)
-            rows = conn.execute(query).all()
-            for row in rows:
-                if not isinstance(row.sequence, int):
-                    return VerifyResult(
-                        False, count, None, expected, "a row has a sequence that is not a number"
-                    )
-                bad = link_problem(row, expected, prev)
-                if bad is not None:
-                    return VerifyResult(
-                        False,
-                        count,
-                        str(row.record_id)[:60],
-                        row.sequence if row.sequence < 1 else min(row.sequence, expected),
-                        bad,
-                        prev,
-                    )
-                if anchor is not None and row.sequence == anchor[0] and row.hash != anchor[1]:
-                    return VerifyResult(
-                        False,
-                        count,
-                        str(row.record_id),
-                        row.sequence,
-                        f"the chain differs from the published head {anchor_text(anchor)}: "
-                        "records up to it were changed or the chain was rebuilt",
-                        prev,
-                    )
-                prev, expected, count, last = row.hash, expected + 1, count + 1, row.sequence
-            if len(rows) < _PAGE:
-                break
-        head, problem = head_row(conn)
-        if head is None:
-            return VerifyResult(False, count, None, None, problem, prev)
-        if head.sequence != expected - 1 or head.hash != prev:
-            if head.sequence > expected - 1:
-                reason = (
-                    f"record(s) {expected}..{head.sequence} are missing from the end of the "
-                    f"chain (the head says it reaches {head.sequence})"
-                )
-            else:
-                reason = f"the head row (sequence {head.sequence}) does not match the last record"
-            return VerifyResult(False, count, None, expected, reason, prev)
-        if anchor is not None and anchor[0] > count:
-            return VerifyResult(
-                False,
-                count,
-                None,
-                count + 1,
-                f"the chain ends at sequence {count}, before the published head "
-                f"{anchor_text(anchor)}: records after {count} were removed",
-                prev,
-            )
-        return VerifyResult(True, count, head_hash=prev)
-
-    # -- replaying -----------------------------------------------------------------------------
     def replay(
         self,
         record_id: str,
@@ -691,48 +565,13 @@ def _record_id_list(record_ids: Sequence[str] | None, n: int) -> list[str]:
 
 
 def _check_new_ids(conn: Connection, ids: list[str]) -> None:
-    for start in range(0, len(ids), _PAGE):
+    for start in range(0, len(ids), PAGE):
         taken = conn.execute(
             select(RECORDS.c.record_id)
-            .where(RECORDS.c.record_id.in_(ids[start : start + _PAGE]))
+            .where(RECORDS.c.record_id.in_(ids[start : start + PAGE]))
             .limit(1)
         ).first()
         if taken is not None:
             raise AuditError(
                 f"nothing was recorded: record id {taken.record_id} is already in the audit store"
             )
-
-
-def _postgres_triggers(conn: Connection) -> None:
-    """Create the guard triggers that are missing (all of them in a new store).
-
-    Like SQLite's ``CREATE TRIGGER IF NOT EXISTS`` on every open, a dropped trigger comes back
-    when the store is next opened. A disabled one (``ALTER TABLE ... DISABLE TRIGGER``) is left
-    as the administrator set it. A role that may not create them (e.g. read-only, to run
-    :meth:`AuditStore.verify`) still opens the store, with a warning.
-    """
-    missing = missing_postgres_triggers(conn)
-    if not missing:
-        return
-    try:
-        with conn.begin_nested():
-            create_postgres_triggers(conn, missing)
-    except SQLAlchemyError as exc:
-        logger.warning(
-            "the append-only triggers %s are missing and could not be created: %s",
-            ", ".join(missing),
-            exc,
-        )
-
-
-def _damaged(exc: SQLAlchemyError | UnicodeDecodeError) -> bool:
-    """Whether the database failed because its file (or pages) cannot be read as stored."""
-    if isinstance(exc, UnicodeDecodeError):
-        return True
-    orig = getattr(exc, "orig", None)
-    name = str(getattr(orig, "sqlite_errorname", "") or "")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return True
-    if getattr(orig, "sqlstate", None) in ("XX001", "XX002"):  # data_corrupted, index_corrupted
-        return True
-    return "could not decode to utf-8" in str(orig).lower()

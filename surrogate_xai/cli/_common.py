@@ -10,7 +10,6 @@ checks themselves are the library's (``ONNXModel``, ``TabularSchema.check``,
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -21,8 +20,6 @@ from typing import NoReturn
 
 import typer
 
-from .._files import write_target
-from .._staging import StagedFiles, write_atomic
 from ..exceptions import InputError, SurrogateXAIError, TamperedRecordError
 from ..inputs import (
     FileMissingColumnError,
@@ -33,6 +30,8 @@ from ..inputs import (
     read_table,
     tensor_input,
 )
+from ..output_files import write_target
+from ..staging import StagedFiles, write_atomic
 
 #: Exit code of a user mistake (the same code click uses for usage errors).
 EXIT_USAGE = 2
@@ -235,12 +234,6 @@ def deferred_interrupts() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def plain_float(x: float) -> float | None:
-    """A float for JSON: NaN and infinity become null."""
-    value = float(x)
-    return value if math.isfinite(value) else None
-
-
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
@@ -259,7 +252,6 @@ __all__ = [
     "load_catalogue",
     "load_model",
     "one_line",
-    "plain_float",
     "read_csv",
     "read_table",
     "shown_url",

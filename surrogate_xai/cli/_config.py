@@ -36,7 +36,6 @@ MAX_SAMPLES_LIMIT = 10_000_000
 
 # Integers and booleans are strict: in lax mode pydantic takes ``seed: true`` as 1 and
 # ``max_evals: 1e3`` as 1000; a config file should say what it means.
-Method = Literal["kernelshap", "exact", "permutation", "lime", "local"]
 Adverse = Literal["increase", "decrease"]
 
 
@@ -118,7 +117,7 @@ class _EndpointSettings(_Settings):
 class ExplainSettings(_EndpointSettings, _DecisionSettings):
     """Every option of ``sxai explain`` (see ``sxai explain --help``)."""
 
-    method: Method = "kernelshap"
+    method: str = "kernelshap"
     max_evals: StrictInt = Field(20_000, ge=3, le=MAX_EVALS_LIMIT)
     n_samples: StrictInt = Field(5_000, ge=10, le=MAX_SAMPLES_LIMIT)
     n_reasons: StrictInt = Field(4, ge=1)
@@ -136,6 +135,19 @@ class ExplainSettings(_EndpointSettings, _DecisionSettings):
         "report_dir",
         "store",
     )
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        # The estimator registry decides which names exist; explain runs in partitions, so
+        # only methods whose rows are independent of each other are offered.
+        from ..explainers import registry
+
+        try:
+            registry.get(v, row_independent=True)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("dask")
     @classmethod

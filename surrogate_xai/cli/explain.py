@@ -4,11 +4,13 @@ model server (:mod:`surrogate_xai.cli._endpoint`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..explainers import registry
 from . import _config
 from ._common import user_errors
 from ._config import ExplainSettings
@@ -35,7 +37,15 @@ from ._options import (
 from ._progress import Progress
 from .explain_run import ExplainRun, run_explain, shown_url
 
+
 # -- the command ---------------------------------------------------------------------------------
+def _listed(estimators: Iterable[registry.Estimator], *, aliases: bool = True) -> str:
+    """Method names for a help text (``local-surrogate (local)``), from the registry."""
+    return ", ".join(
+        e.name + (f" ({', '.join(e.aliases)})" if aliases and e.aliases else "") for e in estimators
+    )
+
+
 _D = ExplainSettings
 _THRESHOLD = _config.default(_D, "threshold")
 _ADVERSE = _config.default(_D, "adverse")
@@ -65,16 +75,24 @@ def explain(
     ] = None,
     method: Annotated[
         str,
-        typer.Option(help="kernelshap, exact, permutation, lime or local."),
+        typer.Option(help=f"The estimator: {_listed(registry.estimators(row_independent=True))}."),
     ] = _config.default(_D, "method"),
     seed: Annotated[
         int, typer.Option(help="Seed of the sampling (same seed, same numbers).")
     ] = _config.default(_D, "seed"),
     max_evals: Annotated[
-        int, typer.Option(help="Model rows per explained row, at most (kernelshap, permutation).")
+        int,
+        typer.Option(
+            help="Model rows per explained row, at most "
+            f"({_listed(registry.estimators(budget='max_evals'), aliases=False)})."
+        ),
     ] = _config.default(_D, "max_evals"),
     n_samples: Annotated[
-        int, typer.Option(help="Neighbourhood samples per row (lime, local).")
+        int,
+        typer.Option(
+            help="Neighbourhood samples per row "
+            f"({_listed(registry.estimators(budget='n_samples', row_independent=True))})."
+        ),
     ] = _config.default(_D, "n_samples"),
     output: Annotated[
         str | None,

@@ -31,17 +31,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._files import write_target
-from .._staging import Recovered, recover, remove_old_temporaries
 from ..audit import AuditStore
 from ..decisions import DECLINED, DecisionPolicy, Decisions, decide, decision_output, record
 from ..exceptions import ConfigurationError, InputError, RecordNotFoundError, SurrogateXAIError
-from ..explainers._base import BaseExplainer
+from ..explainers import registry
+from ..explainers.base import BaseExplainer
 from ..explanation import Explanation
 from ..model import Model
+from ..numbers import finite_or_none
 from ..onnx_model import ONNXModel
+from ..output_files import write_target
 from ..parity import read_parity_evidence
 from ..reasons import DecisionReasons, ReasonCatalogue
+from ..staging import Recovered, recover, remove_old_temporaries
 from ..storable import text_problem
 from ._common import (
     StagedFiles,
@@ -51,7 +53,6 @@ from ._common import (
     existing_store,
     load_catalogue,
     load_model,
-    plain_float,
     read_csv,
     read_table,
     shown_url,
@@ -238,19 +239,11 @@ def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs
 
 
 def build_explainer(settings: ExplainSettings) -> BaseExplainer:
-    """The explainer ``--method`` names, with the run's seed and budget."""
-    from ..explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP
-
-    m = settings.method
-    if m == "kernelshap":
-        return KernelSHAP(max_evals=settings.max_evals, random_state=settings.seed)
-    if m == "permutation":
-        return PermutationSHAP(max_evals=settings.max_evals, random_state=settings.seed)
-    if m == "exact":
-        return ExactSHAP()
-    if m == "lime":
-        return LIME(n_samples=settings.n_samples, random_state=settings.seed)
-    return LocalSurrogate(n_samples=settings.n_samples, random_state=settings.seed)
+    """The explainer ``--method`` names (see the estimator registry), with the run's seed and
+    budget."""
+    return registry.get(settings.method, row_independent=True).build(
+        seed=settings.seed, max_evals=settings.max_evals, n_samples=settings.n_samples
+    )
 
 
 def _explain(
@@ -280,7 +273,7 @@ def _result_line(decisions: Decisions, i: int, decision_id: str, k: int, s: Any)
         "decision": None if decisions.labels is None else decisions.labels[i],
         "base_value": float(exp.base_values[i, k]),
         "attributions": {n: float(exp.values[i, j, k]) for j, n in enumerate(names)},
-        "stderr": {n: plain_float(exp.stderr[i, j, k]) for j, n in enumerate(names)},
+        "stderr": {n: finite_or_none(exp.stderr[i, j, k]) for j, n in enumerate(names)},
         "reasons": [
             {"code": r.code, "text": r.text, "contribution": r.contribution, "stable": r.stable}
             for r in reasons.reasons
@@ -354,7 +347,7 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
 
     start = time.perf_counter()
     explainer = build_explainer(settings)
-    explainer.fit(inputs.model, inputs.background)  # type: ignore[attr-defined]
+    explainer.fit(inputs.model, inputs.background)
     with progress.task(
         f"explaining {len(inputs.X)} rows ({settings.method})", total=len(inputs.X)
     ) as advance:
@@ -421,7 +414,7 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
         # afterwards): records whose results and reports were never renamed into place would
         # be records nobody can find from the outputs.
         # From here a run that dies has its outputs finished by the next one (if its records
-        # were committed) or removed (if not): see surrogate_xai._staging.
+        # were committed) or removed (if not): see surrogate_xai.staging.
         staged.seal(record_ids, shown_url(settings.store) if settings.store else None)
         with deferred_interrupts():
             if inputs.store is not None and record_ids is not None:

@@ -15,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from ..service.settings import API_KEYS_ENV, METHODS
+from ..explainers import registry
+from ..service.settings import API_KEYS_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,10 @@ def serve(
         ),
     ] = 20_000,
     method: Annotated[
-        str, typer.Option("--method", help=f"Default method: {', '.join(METHODS)}.")
+        str,
+        typer.Option(
+            "--method", help=f"Default method: {', '.join(registry.names(service_safe=True))}."
+        ),
     ] = "kernelshap",
     seed: Annotated[int, typer.Option("--seed", help="Default seed of a request.")] = 0,
     workers: Annotated[
@@ -130,7 +134,7 @@ def serve(
             max_rows=max_rows,
             max_body_bytes=max_body_bytes,
             max_evals=max_evals,
-            method=method,  # type: ignore[arg-type]  # checked by ServiceSettings
+            method=method,  # checked by ServiceSettings against the registry
             seed=seed,
             workers=workers,
         )

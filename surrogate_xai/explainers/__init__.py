@@ -1,4 +1,7 @@
-"""Estimators of attributions (Shapley values, local surrogates), all returning :class:`~surrogate_xai.Explanation`."""
+"""Estimators of attributions (Shapley values, local surrogates), all returning :class:`~surrogate_xai.Explanation`.
+
+The list of estimators, with what each can be used for, is :mod:`.registry`; the base classes
+are :mod:`.base` (every explainer) and :mod:`.design_explainer` (coalition designs)."""
 
 from .exact import ExactSHAP
 from .kernel import KernelSHAP

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._random import stream
+from ..seeding import stream
 
 _FIT, _HOLDOUT = 11, 12  # stream keys
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ..exceptions import TooManyFeaturesError
-from ._base import ShapleyExplainer, _positive_int
+from ..validation import check_int
 from ._design import BlockDesign, exact_design
+from .design_explainer import DesignExplainer
 
 
-class ExactSHAP(ShapleyExplainer):
+class ExactSHAP(DesignExplainer):
     """Exact interventional Shapley values by enumeration.
 
     Costs ``n_samples × n_background × (2**d − 2)`` model rows (fewer where the explained row
@@ -33,11 +34,11 @@ class ExactSHAP(ShapleyExplainer):
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        _positive_int("max_features", self.max_features)
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_int("max_features", self.max_features)
 
-    def _check_units(self, n_units: int) -> None:
+    def check_units(self, n_units: int) -> None:
         if n_units > self.max_features:
             raise TooManyFeaturesError(
                 f"ExactSHAP enumerates 2**d coalitions and d={n_units} exceeds "
@@ -45,5 +46,5 @@ class ExactSHAP(ShapleyExplainer):
                 f"row); group features, raise max_features, or use KernelSHAP / PermutationSHAP"
             )
 
-    def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
+    def design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         return exact_design(n_units, n_background)

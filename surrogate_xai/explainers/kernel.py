@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import SampledShapleyExplainer, _positive_int
+from ..validation import check_int
 from ._design import BlockDesign, baseline_schedule, exact_design, kernel_design, plan_blocks
+from .design_explainer import SampledDesignExplainer
 
 _BASELINES, _COALITIONS = 1, 2  # stream keys
 
 
-class KernelSHAP(SampledShapleyExplainer):
+class KernelSHAP(SampledDesignExplainer):
     """Sampled interventional Shapley values by Shapley-kernel regression.
 
     Each *block* pairs one background row with ``coalitions_per_block`` paired coalitions
@@ -62,27 +63,27 @@ class KernelSHAP(SampledShapleyExplainer):
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
 
-    def _validate_params(self) -> None:
-        super()._validate_params()
+    def validate_params(self) -> None:
+        super().validate_params()
         if self.coalitions_per_block is not None:
-            _positive_int("coalitions_per_block", self.coalitions_per_block, minimum=2)
+            check_int("coalitions_per_block", self.coalitions_per_block, minimum=2)
 
-    def _design_key(self) -> tuple[object, ...]:
+    def design_key(self) -> tuple[object, ...]:
         return (self.max_evals, self.coalitions_per_block)
 
-    def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
+    def design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         full = 2**n_units - 2 if n_units < 62 else None
         if full is not None and n_background * full + 1 <= self.max_evals:
             return exact_design(n_units, n_background)
         wanted = self.coalitions_per_block or 4 * n_units
         wanted += wanted % 2  # coalitions come in complementary pairs
         plan = plan_blocks(self.max_evals, n_background, wanted, unit=2, max_rows=full, grow=True)
-        baselines = baseline_schedule(n_background, plan.n_blocks, self._rng(seed, _BASELINES))
+        baselines = baseline_schedule(n_background, plan.n_blocks, self.rng(seed, _BASELINES))
         return kernel_design(
             n_units,
             plan.rows_per_block,
             baselines,
             plan.cycles,
             n_background,
-            self._rng(seed, _COALITIONS),
+            self.rng(seed, _COALITIONS),
         )

@@ -23,20 +23,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._random import resolve_seed
 from ..background import Background
 from ..exceptions import ConfigurationError, ModelError
-from ..explanation import Diagnostics, Explanation, Provenance
+from ..explanation import Explanation
 from ..model import Model
-from ..provenance import package_versions, utc_now
-from ._base import ShapleyExplainer, _jsonable, _positive_int
-from ._design import BlockDesign
+from ..validation import check_int
+from .base import SeededExplainer
 
 _DISCRETIZERS = ("quartile", "decile", "entropy")
 _SELECTIONS = ("auto", "none", "forward_selection", "lasso_path", "highest_weights")
 
 
-class LIME(ShapleyExplainer):
+class LIME(SeededExplainer):
     """lime's ``LimeTabularExplainer`` on the model and background, as an Explanation.
 
     Parameters
@@ -97,10 +95,11 @@ class LIME(ShapleyExplainer):
         self.feature_selection = feature_selection
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
-        _positive_int("n_samples", self.n_samples, minimum=2)
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_int("n_samples", self.n_samples, minimum=2)
         if self.max_features is not None:
-            _positive_int("max_features", self.max_features)
+            check_int("max_features", self.max_features)
         if self.kernel_width is not None and not (
             isinstance(self.kernel_width, int | float) and self.kernel_width > 0
         ):
@@ -115,8 +114,6 @@ class LIME(ShapleyExplainer):
             raise ConfigurationError(
                 f"feature_selection must be one of {_SELECTIONS}, got {self.feature_selection!r}"
             )
-        if not (self.random_state is None or isinstance(self.random_state, np.random.Generator)):
-            resolve_seed(self.random_state)
 
     def fit(
         self,
@@ -135,21 +132,18 @@ class LIME(ShapleyExplainer):
             )
         return self
 
-    def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
-        raise NotImplementedError  # explain() is overridden
-
-    def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
+    def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
         """Explain the rows of ``X`` (shape ``(n_samples, n_features)``), each with lime."""
         from lime.lime_tabular import LimeTabularExplainer
 
-        frame, bg_frame, codebook = self._prepare(X)
+        frame, bg_frame, codebook = self.prepare(X)
         model = self.model_
         X_enc = codebook.encode(frame)
         training = codebook.encode(bg_frame)
         columns = list(self.schema_.columns)
         categorical = [j for j, c in enumerate(columns) if c in codebook.categories]
         names = {j: [str(v) for v in codebook.categories[columns[j]]] for j in categorical}
-        seed = resolve_seed(self.random_state)
+        seed = self.call_seed()
         k, d = len(model.output_names), len(columns)
         values = np.zeros((len(X_enc), d, k))
         intercept = np.zeros((len(X_enc), k))
@@ -226,40 +220,23 @@ class LIME(ShapleyExplainer):
         evaluations: np.ndarray,
         seed: int,
     ) -> Explanation:
-        diagnostics = Diagnostics(
-            model_evaluations=evaluations,
-            background_evaluations=self.background_evaluations_,
-            converged=np.zeros(len(values), dtype=bool),
-            efficiency_gap=np.abs(local - f_x),
+        return self.assemble(
+            frame,
+            values=values,
+            stderr=np.full_like(values, np.nan),
+            base_values=intercept,
             predictions=f_x,
+            model_evaluations=evaluations,
+            converged=np.zeros(len(values), dtype=bool),
             blocks=np.ones(len(values), dtype=np.int64),
             exact=False,
+            seed=seed,
+            design={"lime_random_state": seed % 2**32, "seeded": "per explained row"},
             extra={
                 "r2": score.tolist(),
                 "local_prediction": local.tolist(),
                 "prediction_gap": (local - f_x).tolist(),
             },
-        )
-        provenance = Provenance(
-            method=self.method,
-            parameters=_jsonable(self.get_params()),
-            seed=seed,
-            model=self.model_.describe(),
-            background=self.background_.describe(),
-            feature_groups=self.feature_groups_,
-            design={"lime_random_state": seed % 2**32, "seeded": "per explained row"},
-            versions=package_versions(),
-            created_at=utc_now(),
-        )
-        return Explanation(
-            values=values,
-            base_values=intercept,
-            stderr=np.full_like(values, np.nan),
-            data=frame,
-            feature_names=self.feature_names_,
-            output_names=self.model_.output_names,
-            diagnostics=diagnostics,
-            provenance=provenance,
         )
 
 

@@ -43,22 +43,21 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._random import resolve_seed
 from ..background import Background
 from ..exceptions import ConfigurationError, InputError, ModelError
-from ..explanation import Diagnostics, Explanation, Provenance
+from ..explanation import Explanation
 from ..model import Model
-from ..provenance import package_versions, utc_now
-from ._base import ShapleyExplainer, _jsonable, _positive_int
-from ._design import BlockDesign
+from ..numbers import nan_to_none
+from ..validation import check_int
 from ._local_fit import Fitter, RowFit
 from ._neighbourhood import Layout, fit_sample, holdout_sample, one_blas_thread
+from .base import SeededExplainer
 
 _SURROGATES = ("ridge", "lasso", "tree")
 _SAMPLINGS = ("gaussian", "masking")
 
 
-class LocalSurrogate(ShapleyExplainer):
+class LocalSurrogate(SeededExplainer):
     """Local surrogate explanations (LIME-style), stable across seeds, with their fidelity.
 
     Parameters
@@ -143,12 +142,13 @@ class LocalSurrogate(ShapleyExplainer):
         self.batch_rows = batch_rows
 
     # -- parameters ----------------------------------------------------------------------------
-    def _validate_params(self) -> None:
-        _positive_int("n_samples", self.n_samples, minimum=8)
-        _positive_int("batch_rows", self.batch_rows)
-        _positive_int("max_depth", self.max_depth)
+    def validate_params(self) -> None:
+        super().validate_params()
+        check_int("n_samples", self.n_samples, minimum=8)
+        check_int("batch_rows", self.batch_rows)
+        check_int("max_depth", self.max_depth)
         if self.max_features is not None:
-            _positive_int("max_features", self.max_features)
+            check_int("max_features", self.max_features)
         if self.surrogate not in _SURROGATES:
             raise ConfigurationError(
                 f"surrogate must be one of {_SURROGATES}, got {self.surrogate!r}"
@@ -174,8 +174,6 @@ class LocalSurrogate(ShapleyExplainer):
                 "alpha must be 0 with sampling='masking' and surrogate='ridge': that fit is the "
                 "efficiency-constrained least squares shared with KernelSHAP"
             )
-        if not (self.random_state is None or isinstance(self.random_state, np.random.Generator)):
-            resolve_seed(self.random_state)
 
     def _sizes(self, n_regressors: int) -> tuple[int, int]:
         """Fitted and held-out samples per explained row (whole blocks are fitted)."""
@@ -250,13 +248,9 @@ class LocalSurrogate(ShapleyExplainer):
             len(self.feature_names_),
         )
 
-    def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
-        raise NotImplementedError  # explain() draws its own neighbourhood design
-
     # -- explaining ----------------------------------------------------------------------------
-    def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
-        """Explain the rows of ``X`` (shape ``(n_samples, n_features)``, raw feature space)."""
-        frame, bg_frame, codebook = self._prepare(X)
+    def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
+        frame, bg_frame, codebook = self.prepare(X)
         model, layout = self.model_, self.layout_
         dtype = np.dtype(getattr(model, "input_dtype", np.float64))
         X_enc = codebook.encode(frame)
@@ -268,7 +262,7 @@ class LocalSurrogate(ShapleyExplainer):
                 "perturb it (use sampling='masking')"
             )
         bg_enc = codebook.encode(bg_frame)
-        seed = resolve_seed(self.random_state)
+        seed = self.call_seed()
         p = layout.n_regressors
         n_fit, n_hold = self._sizes(p)
         width = float(self.kernel_width or 0.75 * np.sqrt(p))
@@ -328,34 +322,24 @@ class LocalSurrogate(ShapleyExplainer):
         base = np.stack([r.base for r in results])
         g_x = np.stack([r.g_x for r in results])
 
-        def listed(a: np.ndarray) -> list[Any]:
-            # JSON has no NaN: an undefined figure is written as null.
-            return np.where(np.isnan(a), np.asarray(None), a).tolist()
-
         extra = {
-            "r2": listed(np.stack([r.r2 for r in results])),
-            "r2_holdout": listed(np.stack([r.r2_holdout for r in results])),
+            "r2": nan_to_none(np.stack([r.r2 for r in results])),
+            "r2_holdout": nan_to_none(np.stack([r.r2_holdout for r in results])),
             "prediction_gap": (g_x - f_x).tolist(),
             "surrogate_predictions": g_x.tolist(),
             "kernel_width": width,
         }
-        diagnostics = Diagnostics(
-            model_evaluations=np.full(len(results), n_fit + n_hold + 1),
-            background_evaluations=self.background_evaluations_,
-            converged=np.zeros(len(results), dtype=bool),
-            efficiency_gap=np.abs(values.sum(axis=1) - (f_x - base)),
+        return self.assemble(
+            frame,
+            values=values,
+            stderr=stderr,
+            base_values=base,
             predictions=f_x,
+            model_evaluations=np.full(len(results), n_fit + n_hold + 1),
+            converged=np.zeros(len(results), dtype=bool),
             blocks=np.ones(len(results), dtype=np.int64),
             exact=False,
-            extra=extra,
-        )
-        provenance = Provenance(
-            method=self.method,
-            parameters=_jsonable(self.get_params()),
             seed=seed,
-            model=self.model_.describe(),
-            background=self.background_.describe(),
-            feature_groups=self.feature_groups_,
             design={
                 "sampling": self.sampling,
                 "fitted_samples": n_fit,
@@ -364,16 +348,5 @@ class LocalSurrogate(ShapleyExplainer):
                 "kernel_width": width,
                 "gaussian_columns": [self.schema_.columns[j] for j in self.layout_.gauss_cols],
             },
-            versions=package_versions(),
-            created_at=utc_now(),
-        )
-        return Explanation(
-            values=values,
-            base_values=base,
-            stderr=stderr,
-            data=frame,
-            feature_names=self.feature_names_,
-            output_names=self.model_.output_names,
-            diagnostics=diagnostics,
-            provenance=provenance,
+            extra=extra,
         )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import SampledShapleyExplainer
 from ._design import BlockDesign, baseline_schedule, permutation_design, plan_blocks
+from .design_explainer import SampledDesignExplainer
 
 _BASELINES, _ORDERS = 1, 2  # stream keys
 
 
-class PermutationSHAP(SampledShapleyExplainer):
+class PermutationSHAP(SampledDesignExplainer):
     """Sampled interventional Shapley values from antithetic permutations.
 
     A block pairs one background row with a random feature order and its reverse and walks
@@ -50,15 +50,15 @@ class PermutationSHAP(SampledShapleyExplainer):
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
 
-    def _design_key(self) -> tuple[object, ...]:
+    def design_key(self) -> tuple[object, ...]:
         return (self.max_evals,)
 
-    def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
+    def design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         per_pair = max(2 * (n_units - 1), 1)
         plan = plan_blocks(
             self.max_evals, n_background, per_pair, unit=per_pair, max_rows=None, grow=False
         )
-        baselines = baseline_schedule(n_background, plan.n_blocks, self._rng(seed, _BASELINES))
+        baselines = baseline_schedule(n_background, plan.n_blocks, self.rng(seed, _BASELINES))
         return permutation_design(
-            n_units, 1, baselines, plan.cycles, n_background, self._rng(seed, _ORDERS)
+            n_units, 1, baselines, plan.cycles, n_background, self.rng(seed, _ORDERS)
         )

@@ -9,17 +9,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._random import resolve_seed
 from ..background import Background
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
 from ..model import Model
-from ._base import ShapleyExplainer
-from ._design import BlockDesign
-from ._engine import RowResult
+from .base import SeededExplainer
 
 
-class ShapKernel(ShapleyExplainer):
+class ShapKernel(SeededExplainer):
     """shap's KernelExplainer on the same model, background and game, as an Explanation.
 
     L1 regularisation is off (shap's default ``num_features(10)`` keeps only ten non-zero
@@ -45,7 +42,8 @@ class ShapKernel(ShapleyExplainer):
         self.nsamples = nsamples
         self.random_state = random_state
 
-    def _validate_params(self) -> None:
+    def validate_params(self) -> None:
+        super().validate_params()
         if self.nsamples != "auto" and not (
             isinstance(self.nsamples, int)
             and not isinstance(self.nsamples, bool)
@@ -54,8 +52,6 @@ class ShapKernel(ShapleyExplainer):
             raise ConfigurationError(
                 f"nsamples must be 'auto' or a positive int, got {self.nsamples!r}"
             )
-        if not (self.random_state is None or isinstance(self.random_state, np.random.Generator)):
-            resolve_seed(self.random_state)
 
     def fit(
         self,
@@ -68,16 +64,15 @@ class ShapKernel(ShapleyExplainer):
         super().fit(model, background)
         return self
 
-    def _seed(self) -> int | None:
-        return resolve_seed(self.random_state)
-
-    def explain(self, X: pd.DataFrame | np.ndarray) -> Explanation:
+    def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
+        """Explain the rows of ``X`` in one shap call (``row_offset`` is not used: shap's rows
+        depend on each other, so this backend is never explained in partitions)."""
         import shap
 
-        frame, bg_frame, codebook = self._prepare(X)
+        frame, bg_frame, codebook = self.prepare(X)
         model = self.model_
         X_enc = codebook.encode(frame)
-        seed = resolve_seed(self.random_state)
+        seed = self.call_seed()
 
         def predict(rows: np.ndarray) -> np.ndarray:
             return model.predict(codebook.decode(np.asarray(rows, dtype=np.float64)))
@@ -96,39 +91,36 @@ class ShapKernel(ShapleyExplainer):
         try:
             np.random.seed(seed % 2**32)  # noqa: NPY002
             explainer = shap.KernelExplainer(predict, data)
-            results = []
+            k, d = len(model.output_names), len(self.feature_names_)
+            values = np.zeros((len(X_enc), d, k))
+            f_x = np.zeros((len(X_enc), k))
+            evaluations = np.zeros(len(X_enc), dtype=np.int64)
             for i in range(len(X_enc)):
                 before = model.n_evaluations
                 raw = explainer.shap_values(
                     X_enc[i : i + 1], nsamples=self.nsamples, l1_reg=False, silent=True
                 )
-                values = np.asarray(raw, dtype=np.float64).reshape(
-                    len(self.feature_names_), len(model.output_names)
-                )
-                f_x = np.asarray(explainer.fx, dtype=np.float64).reshape(-1)
-                results.append(
-                    RowResult(
-                        values,
-                        np.full_like(values, np.nan),
-                        f_x,
-                        model.n_evaluations - before,
-                        1,
-                        False,
-                    )
-                )
+                values[i] = np.asarray(raw, dtype=np.float64).reshape(d, k)
+                f_x[i] = np.asarray(explainer.fx, dtype=np.float64).reshape(-1)
+                evaluations[i] = model.n_evaluations - before
         finally:
             np.random.set_state(state)  # noqa: NPY002
             shap_log.setLevel(level)
-        design = BlockDesign(
-            np.zeros((1, 0, 1), bool),
-            np.zeros((1, 1, 0)),
-            np.zeros((1, 1)),
-            np.zeros(0, np.intp),
-            False,
-            0,
-            len(self.background_),
+        return self.assemble(
+            frame,
+            values=values,
+            stderr=np.full_like(values, np.nan),
+            base_values=np.broadcast_to(self.base_values_, f_x.shape),
+            predictions=f_x,
+            model_evaluations=evaluations,
+            converged=np.zeros(len(values), dtype=bool),
+            blocks=np.ones(len(values), dtype=np.int64),
+            exact=False,
+            seed=seed,
+            design={
+                "blocks": 1,
+                "rows_per_block": 0,
+                "background_passes": 0,
+                "exact": False,
+            },
         )
-        return self._build(frame, results, design, seed)
-
-    def _design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
-        raise NotImplementedError  # explain() is overridden

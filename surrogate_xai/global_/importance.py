@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._random import RandomState, resolve_seed, stream
 from ..background import Background
 from ..exceptions import ConfigurationError, InputError
 from ..explanation import Diagnostics, Explanation, Provenance
 from ..model import Model
 from ..provenance import package_versions, utc_now
+from ..seeding import RandomState, resolve_seed, stream
 from ..tabular import Codebook, TabularSchema, as_frame, resolve_groups
 
 Scorer = Callable[[np.ndarray, np.ndarray], float]

@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 
-from .._random import resolve_seed
 from ..exceptions import ConfigurationError, ExplainerError
 from ..model import Model
+from ..seeding import resolve_seed
 from ..tabular import as_frame
 from ._rules import encoder_for, leaf_rules, linear_rule, metrics, segment_table
 

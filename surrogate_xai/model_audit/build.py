@@ -14,7 +14,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .._random import RandomState, resolve_seed, stream
 from ..background import Background
 from ..exceptions import (
     ConfigurationError,
@@ -23,7 +22,7 @@ from ..exceptions import (
     ReferenceMismatchError,
 )
 from ..explainers import KernelSHAP
-from ..explainers._base import ShapleyExplainer
+from ..explainers.base import BaseExplainer
 from ..explanation import Explanation
 from ..global_ import GlobalSurrogate, mean_abs_importance
 from ..model import Model
@@ -36,6 +35,7 @@ from ..reasons import (
     output_index,
     reason_codes,
 )
+from ..seeding import RandomState, resolve_seed, stream
 from .findings import (
     CORRELATION_LIMIT,
     DEFAULT_MAX_EVALS,
@@ -53,18 +53,18 @@ from .findings import (
 _ROWS, _SECOND_SEED, _ALT_BACKGROUND = 1, 2, 3
 
 
-def _clone(explainer: ShapleyExplainer, **params: Any) -> ShapleyExplainer:
+def _clone(explainer: BaseExplainer, **params: Any) -> BaseExplainer:
     """An unfitted copy with some parameters changed (the original is never touched)."""
     return type(explainer)(**{**explainer.get_params(), **params})
 
 
-def _groups(explainer: ShapleyExplainer) -> dict[str, list[str]] | None:
+def _groups(explainer: BaseExplainer) -> dict[str, list[str]] | None:
     groups = {u: c for u, c in explainer.feature_groups_.items() if list(c) != [u]}
     return groups or None
 
 
 def _seed_stability(
-    explainer: ShapleyExplainer,
+    explainer: BaseExplainer,
     X: pd.DataFrame,
     first: Explanation,
     k: int,
@@ -94,7 +94,7 @@ def _seed_stability(
 
 
 def _background_sensitivity(
-    explainer: ShapleyExplainer,
+    explainer: BaseExplainer,
     X: pd.DataFrame,
     data: pd.DataFrame,
     first: Explanation,
@@ -359,11 +359,11 @@ def _check_inputs(
 
 
 def _fitted_explainer(
-    explainer: ShapleyExplainer | None, model: Model, background: Background, seed: int
-) -> ShapleyExplainer:
+    explainer: BaseExplainer | None, model: Model, background: Background, seed: int
+) -> BaseExplainer:
     if explainer is None:
         return KernelSHAP(max_evals=DEFAULT_MAX_EVALS, random_state=seed).fit(model, background)
-    if not isinstance(explainer, ShapleyExplainer):
+    if not isinstance(explainer, BaseExplainer):
         raise ConfigurationError(
             f"explainer must be a fitted Shapley explainer (KernelSHAP, ExactSHAP, "
             f"PermutationSHAP), got {type(explainer).__name__}"
@@ -391,7 +391,7 @@ def build_audit_findings(
     data: pd.DataFrame,
     background: Background | pd.DataFrame | np.ndarray,
     *,
-    explainer: ShapleyExplainer | None = None,
+    explainer: BaseExplainer | None = None,
     target: Any = None,
     catalogue: ReasonCatalogue | Mapping[str, Any] | str | None = None,
     output: int | str = 0,
@@ -413,7 +413,7 @@ def build_audit_findings(
         surrogate is fitted and judged on them, and ``n_explain`` of them are explained.
     background : Background, DataFrame or array
         The explainer's reference population.
-    explainer : ShapleyExplainer, optional
+    explainer : BaseExplainer, optional
         Fitted on ``model`` and ``background`` (checked). Default: ``KernelSHAP`` with
         ``max_evals=DEFAULT_MAX_EVALS`` seeded from ``random_state``.
     target : array of shape (n_samples,), optional

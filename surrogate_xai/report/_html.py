@@ -26,8 +26,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .._files import output_mode, write_target
 from ..exceptions import ConfigurationError
+from ..output_files import output_mode, write_target
 
 _TEMPLATES = Path(__file__).with_name("templates")
 _STYLE = "style.css.j2"

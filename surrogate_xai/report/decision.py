@@ -11,7 +11,7 @@ import numpy as np
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
 from ..parity import ParityReport
-from ..reasons import DecisionReasons, _output_index, reasons_mismatch
+from ..reasons import DecisionReasons, output_index, reasons_mismatch
 from . import _svg
 from ._context import (
     display_value,
@@ -42,7 +42,7 @@ def _resolve_output(
     """The output explained: as asked, else the reasons' output, else the first."""
     if output is None:
         output = reasons.output if reasons is not None else 0
-    k = _output_index(explanation, output)
+    k = output_index(explanation.output_names, output)
     if reasons is not None and reasons.output != explanation.output_names[k]:
         raise ConfigurationError(
             f"the reasons explain output {reasons.output!r} but output="

@@ -9,12 +9,10 @@ local OpenAPI viewer.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,6 +30,7 @@ from ..exceptions import (
     SurrogateXAIError,
     TamperedRecordError,
 )
+from ..numbers import finite_or_none, nan_to_none
 from .access_log import AccessLogMiddleware
 from .auth import BearerAuthMiddleware, bearer_auth
 from .engine import Engine, ExplainJob, ExplainResult, NoStoreError
@@ -66,10 +65,6 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 def printable(text: str) -> str:
     """``text`` with what UTF-8 cannot encode (lone surrogates) as ``\\udXXX`` escapes.
 
@@ -96,10 +91,6 @@ class ErrorResponse(JSONResponse):
         return super().render(_printable(content))
 
 
-def _nullable(a: np.ndarray) -> list[Any]:
-    return np.where(np.isnan(a), np.asarray(None), a).tolist()
-
-
 def explain_response(result: ExplainResult) -> ExplainResponse:
     """The JSON answer for an explained batch (no timestamps, so the same request and seed
     give byte-identical explanations)."""
@@ -111,7 +102,7 @@ def explain_response(result: ExplainResult) -> ExplainResponse:
             "prediction": diag.predictions[i].tolist(),
             "base_values": exp.base_values[i].tolist(),
             "values": exp.values[i].tolist(),
-            "stderr": _nullable(exp.stderr[i]),
+            "stderr": nan_to_none(exp.stderr[i]),
             "efficiency_gap": diag.efficiency_gap[i].tolist(),
             "model_evaluations": int(diag.model_evaluations[i]),
             "converged": bool(diag.converged[i]),
@@ -141,8 +132,8 @@ def _replay_response(result: ReplayResult) -> ReplayResponse:
     return ReplayResponse(
         record_id=result.record_id,
         identical=result.identical,
-        max_abs_diff=_finite(result.max_abs_diff),
-        differences={k: _finite(v) for k, v in result.differences.items()},
+        max_abs_diff=finite_or_none(result.max_abs_diff),
+        differences={k: finite_or_none(v) for k, v in result.differences.items()},
         method=result.method,
         notes=list(result.notes),
     )

@@ -23,8 +23,9 @@ from ..audit import AuditStore, ReplayResult
 from ..background import Background
 from ..decisions import DecisionPolicy, decide, record
 from ..exceptions import AuditError, ConfigurationError
-from ..explainers import ExactSHAP, KernelSHAP, PermutationSHAP
-from ..explainers._base import SampledShapleyExplainer, ShapleyExplainer, _cached_design
+from ..explainers import registry
+from ..explainers.base import BaseExplainer
+from ..explainers.design_explainer import DesignExplainer, cached_design
 from ..explanation import Explanation
 from ..model import Model
 from ..reasons import DecisionReasons, ReasonCatalogue
@@ -35,13 +36,6 @@ from .settings import ServiceSettings
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-_CLASSES: dict[str, type[ShapleyExplainer]] = {
-    "kernelshap": KernelSHAP,
-    "permutation": PermutationSHAP,
-    "exact": ExactSHAP,
-}
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class Engine:
     background: Background
     catalogue: ReasonCatalogue | None
     store: AuditStore | None
-    _fitted: dict[str, ShapleyExplainer] = field(default_factory=dict)
+    _fitted: dict[str, BaseExplainer] = field(default_factory=dict)
     _fit_lock: threading.Lock = field(default_factory=threading.Lock)
     # SQLite takes one writer at a time anyway; queueing here keeps writers from spinning on
     # the database's busy timeout.
@@ -166,26 +160,25 @@ class Engine:
         """Columns, kinds and known categories, as the default method's fit inferred them."""
         return self.fitted(self.settings.method).schema_
 
-    def fitted(self, method: str) -> ShapleyExplainer:
+    def fitted(self, method: str) -> BaseExplainer:
         """The method's explainer fitted on the shared model and background (once)."""
         with self._fit_lock:
             hit = self._fitted.get(method)
             if hit is None:
-                if method not in _CLASSES:
-                    raise ConfigurationError(f"unknown method {method!r}")
-                hit = _CLASSES[method]()
+                hit = registry.get(method, service_safe=True).build()
                 hit.fit(self.model, self.background)
                 self._fitted[method] = hit
                 logger.info("fitted %s on %d background rows", method, len(self.background))
             return hit
 
-    def explainer(self, method: str, seed: int, max_evals: int) -> ShapleyExplainer:
+    def explainer(self, method: str, seed: int, max_evals: int) -> BaseExplainer:
         """A copy of the fitted explainer with this request's seed and budget."""
         try:
             base = self.fitted(method)
         except ConfigurationError as exc:
             raise RequestFieldsError([FieldError(("body", "method"), str(exc), "method")]) from exc
-        if not isinstance(base, SampledShapleyExplainer):
+        spec = registry.of(base)
+        if spec.exact:
             exact_rows = len(self.background) * (2 ** len(base.feature_names_) - 2)
             if exact_rows > max_evals:
                 raise RequestFieldsError(
@@ -200,13 +193,19 @@ class Engine:
                 )
             return base
         # A shallow copy shares the fitted state; set_params only rebinds the copy's own
-        # attributes, so the shared explainer is never changed.
-        mine = copy.copy(base).set_params(random_state=seed, max_evals=max_evals)
-        mine._validate_params()
+        # attributes, so the shared explainer is never changed. Service-safe methods take
+        # their budget in model rows per explained row (the registry's tag).
+        params: dict[str, Any] = {"random_state": seed} if spec.seeded else {}
+        if spec.budget == "max_evals":
+            params[spec.budget_param or spec.budget] = max_evals
+        mine = copy.copy(base).set_params(**params)
+        mine.validate_params()
+        if not isinstance(mine, DesignExplainer):
+            return mine
         try:
             # The design is what explain() would build first (and caches); building it now
             # refuses a budget below one block's cost before any row is checked or evaluated.
-            _cached_design(mine, len(mine.feature_names_), len(mine.background_), mine._seed())
+            cached_design(mine, len(mine.feature_names_), len(mine.background_), mine.call_seed())
         except ConfigurationError as exc:
             raise RequestFieldsError(
                 [FieldError(("body", "max_evals"), str(exc), "budget")]
@@ -261,7 +260,7 @@ class Engine:
             for i, name in enumerate(job.exclude)
             if name not in columns
         )
-        explainer: ShapleyExplainer | None = None
+        explainer: BaseExplainer | None = None
         if not over_limit:
             try:  # the method, and a budget below one block's cost
                 explainer = self.explainer(job.method, job.seed, job.max_evals)
@@ -322,7 +321,7 @@ class Engine:
             "background": self.background.describe(),
             "catalogue": None if self.catalogue is None else self.catalogue.describe(),
             "store": self.store is not None,
-            "methods": list(_CLASSES),
+            "methods": registry.names(service_safe=True),
             "defaults": {
                 "method": self.settings.method,
                 "seed": self.settings.seed,

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
-from .settings import Method
+from ..explainers import registry
 
 #: A cell of a row: a number for a numeric column, a string for a categorical one; null (or
 #: NaN) only where the model accepts missing values. Booleans are accepted by the schema so
@@ -14,6 +23,12 @@ from .settings import Method
 Cell = StrictInt | StrictFloat | StrictStr | StrictBool | None
 
 MAX_SEED = 2**63 - 1
+
+
+def _enum_of_methods(schema: dict[str, Any]) -> None:
+    for option in schema.get("anyOf", []):
+        if option.get("type") == "string":
+            option["enum"] = registry.names(service_safe=True)
 
 
 class ExplainRequest(BaseModel):
@@ -38,7 +53,12 @@ class ExplainRequest(BaseModel):
         description="Rows to explain: one object per row mapping every model column to its "
         "value (GET /v1/model lists the columns). At most the service's max_rows (else 413).",
     )
-    method: Method | None = Field(None, description="Estimator; default: the service's.")
+    method: StrictStr | None = Field(
+        None,
+        description="Estimator; default: the service's.",
+        # Listed when the schema is generated, from the estimator registry.
+        json_schema_extra=lambda schema: _enum_of_methods(schema),
+    )
     seed: StrictInt | None = Field(
         None, ge=0, le=MAX_SEED, description="Seed of the sampling design; default: the service's."
     )
@@ -72,6 +92,14 @@ class ExplainRequest(BaseModel):
         "score <= threshold; 'increase': declined when score > threshold), and the decision "
         "is stored as the record's outcome.",
     )
+
+    @field_validator("method")
+    @classmethod
+    def _offered(cls, v: str | None) -> str | None:
+        if v is not None and v not in registry.names(service_safe=True):
+            offered = ", ".join(registry.names(service_safe=True))
+            raise ValueError(f"{v!r} is not a method this service offers; methods: {offered}")
+        return v
 
 
 class ReasonOut(BaseModel):

@@ -5,13 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from ..exceptions import ConfigurationError
-
-#: The methods the service offers (the engine's own estimators; their rows replay alone).
-Method = Literal["kernelshap", "permutation", "exact"]
-METHODS: tuple[str, ...] = ("kernelshap", "permutation", "exact")
+from ..explainers import registry
 
 #: Environment variable holding comma-separated API keys.
 API_KEYS_ENV = "SXAI_API_KEYS"
@@ -59,7 +55,7 @@ class ServiceSettings:
     max_rows: int = 100
     max_body_bytes: int = 1_000_000
     max_evals: int = 20_000
-    method: Method = "kernelshap"
+    method: str = "kernelshap"
     seed: int = 0
     workers: int = 2
 
@@ -70,8 +66,8 @@ class ServiceSettings:
                 raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
         if self.max_evals < 3:
             raise ConfigurationError(f"max_evals must be at least 3, got {self.max_evals}")
-        if self.method not in METHODS:
-            raise ConfigurationError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        # The service offers the registry's service-safe methods (see explainers.registry).
+        registry.get(self.method, service_safe=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigurationError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.auth and not self.api_keys:

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ._files import output_mode, write_target
 from .exceptions import InputError
+from .output_files import output_mode, write_target
 
 PREFIX = ".sxai-staging-"
 _MANIFEST = "manifest.json"
@@ -90,7 +90,7 @@ class StagedFiles:
     staged. Until :meth:`commit`, nothing the user can see has changed. Every error names the
     user's path, never a staged one.
 
-    Permissions and links follow :mod:`surrogate_xai._files`: an existing file keeps its mode,
+    Permissions and links follow :mod:`surrogate_xai.output_files`: an existing file keeps its mode,
     a new one gets ``0666 & ~umask``, a symlink's target is replaced (not the link), and a
     device or pipe is refused.
     """
