@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import surrogate_xai as sx
+from tests.cli_runner import assert_user_error, sxai_here
 from tests.http_servers import ModelServer, TemplateCodec, started
-from tests.test_cli import assert_user_error, sxai_here
 
 TOKEN = "tok-7Hq2-very-secret"
 NAMES = ["income", "debt", "purpose"]
