@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := sklearn,xgboost,lightgbm,http,torch,service,dask,postgres,dev
+EXTRAS := sklearn,xgboost,lightgbm,http,aws,torch,service,dask,postgres,dev
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install servers demo test lint typecheck pytest bench clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet torch==2.13.0  # CPU wheel; see the torch extra
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
+
+# Model servers (MLServer, KServe, MLflow) for tests/test_servers_*.py, one venv each in
+# .servers/ (their pins conflict with ours); idempotent. Without them those tests skip.
+servers:
+	bash .ci/servers.sh
 
 demo: install
 	$(VENV)/bin/sxai demo --force  # the demo folder is the demo's own: replace it

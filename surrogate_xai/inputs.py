@@ -10,9 +10,9 @@ and the caller decides how to show it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,10 +22,14 @@ from .exceptions import (
     ModelLoadError,
     SurrogateXAIError,
 )
+from .model import Model
 from .onnx_model import ONNXModel
 from .reasons import ReasonCatalogue
 from .reasons import load_catalogue as _load_catalogue
 from .tabular import TabularSchema
+
+if TYPE_CHECKING:
+    from .adapters.http import HTTPModel
 
 
 def one_line(message: str) -> str:
@@ -90,7 +94,7 @@ def load_model(
         raise ModelLoadError(f"{p} is not an ONNX model ({cause})") from exc
 
 
-def tensor_input(model: ONNXModel) -> bool:
+def tensor_input(model: Model) -> bool:
     """Whether the graph takes one float tensor (columns matched by position, not name)."""
     return model.describe().get("input_mode") == "tensor"
 
@@ -144,7 +148,7 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def read_table(
     path: str | os.PathLike[str],
-    model: ONNXModel,
+    model: Model,
     what: str | None = None,
     *,
     frame: pd.DataFrame | None = None,
@@ -162,7 +166,8 @@ def read_table(
     ----------
     path : path
         The CSV file (named in every message).
-    model : ONNXModel
+    model : Model
+        An :class:`~surrogate_xai.ONNXModel`, or a model server from :func:`load_endpoint`.
     what : str, optional
         How to name the file in messages (default: the path as given).
     frame : DataFrame, optional
@@ -224,7 +229,8 @@ def read_table(
             typed[col] = typed[col].astype(object)
     checked = TabularSchema.infer(model, typed).check(typed, name)
     out = checked.reset_index(drop=True).pipe(_numeric_columns, kinds)
-    model.check_input_range(out, name)
+    if isinstance(model, ONNXModel):  # the graph's input types bound the values
+        model.check_input_range(out, name)
     return out
 
 
@@ -234,6 +240,81 @@ def _numeric_columns(frame: pd.DataFrame, kinds: dict[str, Any]) -> pd.DataFrame
         if kinds.get(col) == "numeric" and not pd.api.types.is_numeric_dtype(out[col]):
             out[col] = pd.to_numeric(out[col])
     return out
+
+
+# -- model servers -----------------------------------------------------------------------------
+def column_kinds(
+    columns: Sequence[str], tables: Sequence[pd.DataFrame]
+) -> dict[str, list[str] | None]:
+    """For a model with no schema of its own (a model server): each column is numeric when
+    every value in ``tables`` (text, as :func:`read_csv` reads them) is a number, else
+    categorical with the values seen as its categories (``None`` marks numeric)."""
+    out: dict[str, list[str] | None] = {}
+    for col in columns:
+        values = pd.concat([t[col] for t in tables if col in t.columns], ignore_index=True)
+        present = values.dropna()
+        if pd.to_numeric(present, errors="coerce").notna().all():
+            out[col] = None
+        else:
+            out[col] = sorted({str(v) for v in present})
+    return out
+
+
+def load_endpoint(
+    url: str,
+    columns: Sequence[str],
+    tables: Sequence[pd.DataFrame],
+    *,
+    what: str,
+    output_names: Sequence[str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> HTTPModel:
+    """A model server as a :class:`~surrogate_xai.Model` whose columns are ``columns``.
+
+    The server declares no schema, so the column kinds come from the user's tables
+    (:func:`column_kinds`): text columns become categorical with the values seen. Without
+    ``output_names`` the outputs are named after the server's answer for the first row of
+    ``tables[0]`` (one request, counted against the budget).
+
+    Parameters
+    ----------
+    url : str
+    columns : sequence of str
+        The model's inputs, in order (the header of the rows to explain).
+    tables : sequence of DataFrame
+        The rows to explain first, then the reference rows, as :func:`read_csv` reads them.
+    what : str
+        How to name ``tables[0]`` in messages (its file).
+    output_names : sequence of str, optional
+    options : mapping, optional
+        Keyword arguments of :class:`~surrogate_xai.adapters.http.HTTPModel` (protocol,
+        output, headers, limits).
+
+    Raises
+    ------
+    ConfigurationError, RemoteModelError, BudgetExceededError
+        A bad option, a server that cannot be queried, a budget too small for the probe.
+    """
+    try:
+        from .adapters.http import HTTPModel
+    except ImportError as exc:
+        raise InputError(f"--endpoint needs the http extra: {exc}") from None
+    kinds = column_kinds(columns, tables)
+    categories = {c: v for c, v in kinds.items() if v is not None}
+    model = HTTPModel(
+        url,
+        list(columns),
+        output_names,
+        categories=categories or None,
+        **dict(options or {}),
+    )
+    if output_names is None:
+        try:
+            model.infer_outputs(read_table(what, model, frame=tables[0].iloc[:1]))
+        except BaseException:
+            model.close()
+            raise
+    return model
 
 
 # -- catalogues --------------------------------------------------------------------------------
@@ -261,7 +342,9 @@ def load_catalogue(
 
 __all__ = [
     "FileMissingColumnError",
+    "column_kinds",
     "load_catalogue",
+    "load_endpoint",
     "load_model",
     "one_line",
     "read_csv",

@@ -1,18 +1,24 @@
 """Real HTTP prediction servers on 127.0.0.1 for the HTTPModel tests.
 
-A :class:`ModelServer` serves a known function over JSON from a ``ThreadingHTTPServer`` in a
-background thread and counts what it receives (requests, rows, body sizes, arrival times,
-requests in flight). Variants fail a seeded share of requests (503 or a dropped connection),
-answer slowly, check an ``Authorization`` header, or answer with a broken shape.
+A :class:`ModelServer` serves a known function from a ``ThreadingHTTPServer`` in a background
+thread and counts what it receives (requests, rows, body sizes, arrival times, requests in
+flight). How it reads rows and writes predictions is its *codec*: plain JSON by default, or
+one of the wire formats written here from their public descriptions (SageMaker CSV / JSON
+Lines, Vertex AI, BentoML, a custom template), independently of the client's code. Variants
+fail a seeded share of requests (503 or a dropped connection), answer slowly or drip their
+answer a byte at a time, redirect, check an ``Authorization`` header, or answer with a broken
+shape or a fixed body.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,6 +40,161 @@ def score(X: pd.DataFrame) -> np.ndarray:
     return out
 
 
+class BadRequest(Exception):
+    """The codec cannot read the request: answered 400 with this message."""
+
+
+# -- codecs: how a server reads rows and writes predictions --------------------------------------
+class JSONCodec:
+    """``{"instances": rows}`` → ``{"predictions": [...]}`` with movable keys."""
+
+    def __init__(
+        self,
+        request_key: str = "instances",
+        response_key: str = "predictions",
+        instance_format: str = "list",
+    ) -> None:
+        self.request_path = request_key.split(".") if request_key else []
+        self.response_path = response_key.split(".") if response_key else []
+        self.instance_format = instance_format
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        try:
+            instances = json.loads(body)
+            for key in self.request_path:
+                instances = instances[key]
+        except (ValueError, KeyError, TypeError):
+            instances = None
+        if not isinstance(instances, list):
+            raise BadRequest(f"expected a list at {'.'.join(self.request_path)!r}")
+        if self.instance_format == "object":
+            return pd.DataFrame.from_records(instances, columns=names), None
+        return pd.DataFrame(instances, columns=names), None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        doc: Any = preds.tolist()
+        for key in reversed(self.response_path):
+            doc = {key: doc}
+        return json.dumps(doc).encode(), "application/json"
+
+
+class OpenInferenceCodec:
+    """Open Inference Protocol V2: one ``[n, d]`` FP64 (or INT64) input tensor, flat
+    row-major data; answers two output tensors, ``predict`` ``[n, 1]`` and ``label`` ``[n]``
+    (INT64), as a classifier server does."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        doc = json.loads(body)
+        (tensor,) = doc["inputs"]
+        if tensor["datatype"] not in ("FP64", "INT64") or tensor["shape"][1:] != [len(names)]:
+            raise BadRequest(f"bad input tensor {tensor['datatype']} {tensor['shape']}")
+        data = np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+        return pd.DataFrame(data, columns=names), None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        p = preds.reshape(-1)
+        doc = {
+            "model_name": "score",
+            "outputs": [
+                {"name": "predict", "shape": [len(p), 1], "datatype": "FP64", "data": p.tolist()},
+                {
+                    "name": "label",
+                    "shape": [len(p)],
+                    "datatype": "INT64",
+                    "data": [int(v > 0) for v in p],
+                },
+            ],
+        }
+        return json.dumps(doc).encode(), "application/json"
+
+
+class MLflowCodec:
+    """MLflow's ``dataframe_split`` request → ``{"predictions": [...]}``."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        split = json.loads(body)["dataframe_split"]
+        return pd.DataFrame(split["data"], columns=split["columns"])[names], None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        return json.dumps({"predictions": preds.tolist()}).encode(), "application/json"
+
+
+class SageMakerCodec:
+    """A SageMaker container: ``text/csv`` rows without a header, or JSON Lines records
+    ``{"features": [...]}``; answers CSV lines, JSON Lines ``{"score", "label"}``, or one JSON
+    document ``{"predictions": [{"score", "label"}, ...]}`` as the ``Accept`` header asks."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        kind = headers.get("Content-Type", "")
+        text = body.decode()
+        if kind == "text/csv":
+            values = [[float(v) for v in line] for line in csv.reader(io.StringIO(text)) if line]
+        elif kind == "application/jsonlines":
+            values = [json.loads(line)["features"] for line in text.splitlines() if line.strip()]
+        else:
+            raise BadRequest(f"unsupported content type {kind!r}")
+        return pd.DataFrame(values, columns=names), headers.get("Accept", "text/csv")
+
+    def answer(self, preds: np.ndarray, accept: Any) -> tuple[bytes, str]:
+        p = preds.reshape(len(preds), -1)[:, -1]
+        if accept == "application/jsonlines":
+            lines = [json.dumps({"score": float(v), "label": int(v > 0)}) for v in p]
+            return ("\n".join(lines) + "\n").encode(), "application/jsonlines"
+        if accept == "application/json":
+            doc = {"predictions": [{"score": float(v), "label": int(v > 0)} for v in p]}
+            return json.dumps(doc).encode(), "application/json"
+        rows = preds.reshape(len(preds), -1)
+        text = "".join(",".join(repr(float(v)) for v in r) + "\n" for r in rows)
+        return text.encode(), "text/csv"
+
+
+class VertexCodec:
+    """Vertex AI: ``{"instances": [...], "parameters": {...}}`` → an object per row, as
+    AutoML classification answers: ``{"scores": [...], "classes": [...]}``."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        doc = json.loads(body)
+        if doc.get("parameters") != {"confidenceThreshold": 0.5}:
+            raise BadRequest(f"unexpected parameters {doc.get('parameters')!r}")
+        return pd.DataFrame.from_records(doc["instances"], columns=names), None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        p = preds.reshape(len(preds), -1)[:, -1]
+        rows = [{"scores": [float(-v), float(v)], "classes": ["low", "high"]} for v in p]
+        doc = {"predictions": rows, "deployedModelId": "1234", "model": "credit"}
+        return json.dumps(doc).encode(), "application/json"
+
+
+class BentoMLCodec:
+    """A BentoML API ``def predict(self, input_data: np.ndarray, scale: float)``: the named
+    arguments as JSON, the return value as the answer."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        doc = json.loads(body)
+        if set(doc) != {"input_data", "scale"}:
+            raise BadRequest(f"predict() got arguments {sorted(doc)}")
+        return pd.DataFrame(doc["input_data"], columns=names), doc["scale"]
+
+    def answer(self, preds: np.ndarray, scale: Any) -> tuple[bytes, str]:
+        return json.dumps((preds * scale).tolist()).encode(), "application/json"
+
+
+class TemplateCodec:
+    """A house format: ``{"model": "credit", "payload": {"rows": [{col: v}]}, "version": 3}``
+    → ``{"result": {"scores": [[p], ...]}, "model": ...}``."""
+
+    def rows(self, body: bytes, headers: Any, names: list[str]) -> tuple[pd.DataFrame, Any]:
+        doc = json.loads(body)
+        if doc.get("model") != "credit" or doc.get("version") != 3:
+            raise BadRequest("unknown model or version")
+        return pd.DataFrame.from_records(doc["payload"]["rows"], columns=names), None
+
+    def answer(self, preds: np.ndarray, context: Any) -> tuple[bytes, str]:
+        doc = {"result": {"scores": [[float(v)] for v in preds.reshape(-1)]}, "model": "credit"}
+        return json.dumps(doc).encode(), "application/json"
+
+
+# -- the server --------------------------------------------------------------------------------
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     app: ModelServer
@@ -50,43 +211,68 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _reply(self, status: int, payload: Any) -> None:
+    def _reply(
+        self, status: int, payload: Any, kind: str = "application/json", headers: Any = ()
+    ) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        app = self.server.app
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if app.drip:
+            for i in range(len(data)):  # a byte at a time: each read is quick, the whole is not
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                if app.stop.wait(app.drip):
+                    return
+        else:
+            self.wfile.write(data)
 
     def do_POST(self) -> None:
         app = self.server.app
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        frame: pd.DataFrame | None = None
+        context: Any = None
+        problem: str | None = None
         try:
-            doc = json.loads(body)
-            instances = doc
-            for key in app.request_path:
-                instances = instances[key]
-        except (ValueError, KeyError, TypeError):
-            instances = None
+            frame, context = app.codec.rows(body, self.headers, app.feature_names)
+        except (BadRequest, ValueError, KeyError, TypeError) as exc:
+            problem = str(exc)
         with app.lock:
             app.requests += 1
             app.bodies.append(body)
+            app.content_types.append(self.headers.get("Content-Type"))
             app.body_sizes.append(len(body))
             app.arrivals.append(time.monotonic())
-            n_rows = len(instances) if isinstance(instances, list) else 0
+            n_rows = 0 if frame is None else len(frame)
             app.rows += n_rows
             app.rows_per_request.append(n_rows)
             app.auth_seen.append(self.headers.get("Authorization"))
+            app.api_keys_seen.append(self.headers.get("X-Api-Key"))
+            app.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
             app.inflight += 1
             app.max_inflight = max(app.max_inflight, app.inflight)
             draw = app.rng.random()
         try:
-            self._answer(app, instances, draw)
+            self._answer(app, frame, context, problem, draw)
         finally:
             with app.lock:
                 app.inflight -= 1
 
-    def _answer(self, app: ModelServer, instances: Any, draw: float) -> None:
+    def _answer(
+        self,
+        app: ModelServer,
+        frame: pd.DataFrame | None,
+        context: Any,
+        problem: str | None,
+        draw: float,
+    ) -> None:
+        if app.redirect_to is not None:
+            self._reply(307, {"moved": True}, headers=[("Location", app.redirect_to)])
+            return
         if app.token is not None:
             got = self.headers.get("Authorization")
             if got != f"Bearer {app.token}":
@@ -101,36 +287,37 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if app.delay:
             app.stop.wait(app.delay)
-        if not isinstance(instances, list):
-            self._reply(400, {"error": f"expected a list at {'.'.join(app.request_path)!r}"})
-            return
         if app.raw_answer is not None:
-            self._reply(200, app.raw_answer)
+            self._reply(app.raw_status, app.raw_answer)
             return
-        if app.instance_format == "object":
-            frame = pd.DataFrame.from_records(instances, columns=app.feature_names)
-        else:
-            frame = pd.DataFrame(instances, columns=app.feature_names)
+        if frame is None:
+            self._reply(400, {"error": problem})
+            return
         preds = np.asarray(app.fn(frame), dtype=np.float64)
-        values = preds.tolist()
         if app.short:
-            values = values[:-1]
-        answer: Any = values
-        for key in reversed(app.response_path):
-            answer = {key: answer}
-        self._reply(200, answer)
+            preds = preds[:-1]
+        data, kind = app.codec.answer(preds, context)
+        self._reply(200, data, kind)
 
 
 class ModelServer:
-    """A prediction endpoint at ``url`` serving ``fn`` (a DataFrame of rows -> scores)."""
+    """A prediction endpoint at ``url`` serving ``fn`` (a DataFrame of rows -> scores).
+
+    ``codec`` reads the rows and writes the answer (default: JSON with ``request_key``,
+    ``response_key`` and ``instance_format``). ``raw_answer`` replaces every answer with these
+    bytes and ``raw_status``; ``drip`` sends each answer a byte every ``drip`` seconds;
+    ``redirect_to`` answers every request with a 307 to that URL.
+    """
 
     def __init__(
         self,
         feature_names: Sequence[str],
         fn: Callable[[pd.DataFrame], Any] = score,
         *,
+        codec: Any = None,
         fail_rate: float = 0.0,
         delay: float = 0.0,
+        drip: float = 0.0,
         seed: int = 0,
         token: str | None = None,
         instance_format: str = "list",
@@ -138,26 +325,32 @@ class ModelServer:
         response_key: str = "predictions",
         short: bool = False,
         raw_answer: bytes | None = None,
+        raw_status: int = 200,
+        redirect_to: str | None = None,
     ) -> None:
         self.feature_names = list(feature_names)
         self.fn = fn
+        self.codec = codec or JSONCodec(request_key, response_key, instance_format)
         self.fail_rate = fail_rate
         self.delay = delay
+        self.drip = drip
         self.rng = random.Random(seed)
         self.token = token
-        self.instance_format = instance_format
-        self.request_path = request_key.split(".") if request_key else []
-        self.response_path = response_key.split(".") if response_key else []
         self.short = short
         self.raw_answer = raw_answer
+        self.raw_status = raw_status
+        self.redirect_to = redirect_to
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.requests = 0
         self.rows = 0
         self.bodies: list[bytes] = []
+        self.content_types: list[str | None] = []
         self.body_sizes: list[int] = []
         self.rows_per_request: list[int] = []
         self.auth_seen: list[str | None] = []
+        self.api_keys_seen: list[str | None] = []
+        self.headers_seen: list[dict[str, str]] = []
         self.arrivals: list[float] = []
         self.inflight = 0
         self.max_inflight = 0
@@ -181,3 +374,20 @@ class ModelServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)
+
+
+def started(**defaults: Any) -> Iterator[Callable[..., ModelServer]]:
+    """For a fixture: yields ``start(**kwargs)``, which starts a :class:`ModelServer` with
+    ``defaults`` filled in; every server started is closed when the fixture ends."""
+    servers: list[ModelServer] = []
+
+    def start(**kwargs: Any) -> ModelServer:
+        server = ModelServer(**{**defaults, **kwargs}).start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.close()

@@ -211,6 +211,18 @@ def test_a_body_that_is_not_canonical_is_named(db, spacing):
     assert "canonical" in result.reason
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("record_id", "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+        ("decision_id", "app-999"),
+        ("batch_id", "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"),
+        ("recorded_at", "2020-01-01T00:00:00.000000Z"),
+        ("model_id", "another-model"),
+        ("prev_hash", "f" * 64),
+        ("hash", "e" * 64),
+    ],
+)
 def test_every_lookup_column_must_agree_with_the_body(db, column, value):
     victim = rows(db)[8]
     tamper(db, f"UPDATE sx_audit_records SET {column} = ? WHERE sequence = 9", (value,))

@@ -79,7 +79,42 @@ class _DecisionSettings(_Settings):
         return v
 
 
-class ExplainSettings(_DecisionSettings):
+class _EndpointSettings(_Settings):
+    """Options of a model server given with ``--endpoint`` instead of an ONNX file."""
+
+    endpoint: str | None = None
+    protocol: str = "json"
+    protocol_option: list[str] = Field(default_factory=list)
+    output_names: str | None = None
+    header_file: Path | None = None
+    model_id: str | None = None
+    max_requests: StrictInt | None = Field(None, ge=0)
+    max_rows: StrictInt | None = Field(None, ge=0)
+    batch_rows: StrictInt = Field(256, ge=1)
+    timeout: float = Field(10.0, gt=0, allow_inf_nan=False)
+    rate_limit: float | None = Field(None, gt=0, allow_inf_nan=False)
+    max_retries: StrictInt = Field(3, ge=0)
+
+    PATHS: ClassVar[tuple[str, ...]] = ("header_file",)
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, v: str) -> str:
+        from ..adapters.wire import PROTOCOLS  # the one list of wire formats
+
+        if v not in PROTOCOLS:
+            raise ValueError(f"must be one of {', '.join(PROTOCOLS)}")
+        return v
+
+    @field_validator("timeout", "rate_limit", mode="before")
+    @classmethod
+    def _no_boolean(cls, v: object) -> object:
+        if isinstance(v, bool):  # lax mode would take true as 1.0
+            raise ValueError("must be a number, not a boolean")
+        return v
+
+
+class ExplainSettings(_EndpointSettings, _DecisionSettings):
     """Every option of ``sxai explain`` (see ``sxai explain --help``)."""
 
     method: str = "kernelshap"
@@ -93,7 +128,13 @@ class ExplainSettings(_DecisionSettings):
     store: str | None = None
     dask: str | None = None
 
-    PATHS: ClassVar[tuple[str, ...]] = (*_DecisionSettings.PATHS, "out", "report_dir", "store")
+    PATHS: ClassVar[tuple[str, ...]] = (
+        *_DecisionSettings.PATHS,
+        *_EndpointSettings.PATHS,
+        "out",
+        "report_dir",
+        "store",
+    )
 
     @field_validator("method")
     @classmethod

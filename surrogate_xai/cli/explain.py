@@ -1,5 +1,6 @@
 """``sxai explain``: the command (its options and its summary); the run itself is
-:mod:`surrogate_xai.cli.explain_run`."""
+:mod:`surrogate_xai.cli.explain_run`. The model is an ONNX file or, with ``--endpoint``, a
+model server (:mod:`surrogate_xai.cli._endpoint`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,23 @@ from ._common import user_errors
 from ._config import ExplainSettings
 from ._options import (
     AdverseOption,
+    BatchRowsOption,
     CatalogueOption,
+    EndpointOption,
+    HeaderFileOption,
+    MaxRequestsOption,
+    MaxRetriesOption,
+    MaxRowsOption,
     ModelArgument,
+    ModelIdOption,
+    OutputNamesOption,
     ParityOption,
+    ProtocolOption,
+    ProtocolOptionOption,
     QuietOption,
+    RateLimitOption,
     ThresholdOption,
+    TimeoutOption,
 )
 from ._progress import Progress
 from .explain_run import ExplainRun, run_explain, shown_url
@@ -36,6 +49,10 @@ def _listed(estimators: Iterable[registry.Estimator], *, aliases: bool = True) -
 _D = ExplainSettings
 _THRESHOLD = _config.default(_D, "threshold")
 _ADVERSE = _config.default(_D, "adverse")
+_PROTOCOL = _config.default(_D, "protocol")
+_BATCH_ROWS = _config.default(_D, "batch_rows")
+_TIMEOUT = _config.default(_D, "timeout")
+_MAX_RETRIES = _config.default(_D, "max_retries")
 
 
 def explain(
@@ -81,7 +98,9 @@ def explain(
         str | None,
         typer.Option(
             help="Which graph output to explain: 'probability', 'margin' or an output name "
-            "(default: the probabilities of a classifier)."
+            "(default: the probabilities of a classifier). With --endpoint: the output tensor "
+            "(oip-v2, a name or index) or what to pick from each prediction (an index, or a "
+            "JMESPath expression such as 'scores')."
         ),
     ] = None,
     score: Annotated[
@@ -130,6 +149,18 @@ def explain(
             show_default=False,
         ),
     ] = None,
+    endpoint: EndpointOption = None,
+    protocol: ProtocolOption = _PROTOCOL,
+    protocol_option: ProtocolOptionOption = None,
+    output_names: OutputNamesOption = None,
+    header_file: HeaderFileOption = None,
+    model_id: ModelIdOption = None,
+    max_requests: MaxRequestsOption = None,
+    max_rows: MaxRowsOption = None,
+    batch_rows: BatchRowsOption = _BATCH_ROWS,
+    timeout: TimeoutOption = _TIMEOUT,
+    rate_limit: RateLimitOption = None,
+    max_retries: MaxRetriesOption = _MAX_RETRIES,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -139,7 +170,10 @@ def explain(
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Explain every row of a CSV file: attributions, decision and principal reasons."""
+    """Explain every row of a CSV file: attributions, decision and principal reasons.
+
+    The model is an ONNX file (MODEL) or a model server (--endpoint URL --protocol NAME).
+    """
     given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
     with user_errors():
         settings = _config.resolve(ExplainSettings, ctx, given, config)

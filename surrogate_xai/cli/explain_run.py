@@ -1,5 +1,6 @@
 """A run of ``sxai explain`` (also ``sxai demo``'s): every row of a CSV file explained through
-an ONNX model and decided by :mod:`surrogate_xai.decisions`, with its outputs and records.
+an ONNX model (or a model server, ``--endpoint``) and decided by :mod:`surrogate_xai.decisions`,
+with its outputs and records.
 
 The run is all or nothing. Every input (model, tables, catalogue, ids, output paths, store)
 is read and checked before the first model evaluation. After every row is explained, the
@@ -36,6 +37,7 @@ from ..exceptions import ConfigurationError, InputError, RecordNotFoundError, Su
 from ..explainers import registry
 from ..explainers.base import BaseExplainer
 from ..explanation import Explanation
+from ..model import Model
 from ..numbers import finite_or_none
 from ..onnx_model import ONNXModel
 from ..output_files import write_target
@@ -58,6 +60,7 @@ from ._common import (
     store_url,
 )
 from ._config import ExplainSettings
+from ._endpoint import check_endpoint_options, endpoint_model
 from ._progress import Progress
 
 
@@ -65,7 +68,7 @@ from ._progress import Progress
 class Inputs:
     """Everything a run needs, read and checked before any model evaluation."""
 
-    model: ONNXModel
+    model: Model
     X: pd.DataFrame
     background: pd.DataFrame
     decision_ids: list[str]
@@ -93,17 +96,19 @@ class ExplainRun:
         return sum(r["decision"] == DECLINED for r in self.results)
 
 
-def _require(settings: ExplainSettings) -> tuple[Path, Path, Path]:
+def _require(settings: ExplainSettings) -> tuple[Path | None, Path, Path]:
+    check_endpoint_options(settings)
     hint = {"model": "MODEL", "data": "--data", "background": "--background"}
-    paths = []
+    if settings.endpoint is not None:
+        del hint["model"]
     for name, flag in hint.items():
-        value = getattr(settings, name)
-        if value is None:
+        if getattr(settings, name) is None:
             raise InputError(
                 f"missing {flag} (give it on the command line or as {name!r} in --config)"
             )
-        paths.append(value)
-    return paths[0], paths[1], paths[2]
+    assert settings.data is not None
+    assert settings.background is not None
+    return settings.model, settings.data, settings.background
 
 
 def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list[str]:
@@ -135,7 +140,7 @@ def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list
     return out
 
 
-def score_index(model: ONNXModel, score: str | None) -> int:
+def score_index(model: Model, score: str | None) -> int:
     """The output column a decision is made on (see :func:`surrogate_xai.decisions.decision_output`)."""
     try:
         return decision_output(model.output_names, score)
@@ -152,7 +157,7 @@ def report_name(decision_id: str) -> str:
 
 def _check_outputs_are_not_inputs(
     settings: ExplainSettings,
-    model: Path,
+    model: Path | None,
     data: Path,
     background: Path,
     config: Path | None,
@@ -161,8 +166,10 @@ def _check_outputs_are_not_inputs(
     # An output renamed over an input destroys it: --out audit.db --store audit.db replaces
     # the audit store (every earlier record) with the results, --out rows.csv --data rows.csv
     # the data. Compared as real paths (symlinks, "..", the working folder resolved).
-    inputs: dict[str, Path] = {"MODEL": model, "--data": data, "--background": background}
+    inputs: dict[str, Path] = {"--data": data, "--background": background}
     for label, value in (
+        ("MODEL", model),
+        ("--header-file", settings.header_file),
         ("--catalogue", settings.catalogue),
         ("--parity", settings.parity),
         ("--config", config),
@@ -194,7 +201,10 @@ def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs
     # A single-tensor graph has no column names: the data file's header gives them, and the
     # background must then name the same columns in the same order (read_table checks).
     header = [str(c) for c in raw.columns if c not in drop]
-    model = load_model(model_path, settings.output, columns=header)
+    if model_path is None:  # --endpoint: a model server takes the header's columns
+        model = endpoint_model(settings, data_path, raw.drop(columns=list(drop)), read_csv(bg_path))
+    else:
+        model = load_model(model_path, settings.output, columns=header)
     X = read_table(data_path, model, frame=raw, drop=drop)
     background = read_table(bg_path, model)
     unknown = [e for e in settings.exclude if e not in model.feature_names]
@@ -320,11 +330,15 @@ def run_explain(
     inputs = read_inputs(settings, config)
     try:
         if parity is None and settings.parity is not None:
+            assert isinstance(inputs.model, ONNXModel)  # --parity is refused with --endpoint
             parity = read_parity_evidence(settings.parity, inputs.model)
         return _run(settings, inputs, parity, progress)
     finally:
         if inputs.store is not None:
             inputs.store.close()
+        close = getattr(inputs.model, "close", None)  # a model server's connections
+        if close is not None:
+            close()
 
 
 def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progress) -> ExplainRun:
@@ -385,8 +399,9 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
                         output=k,
                         outcome={"decision": line["decision"], "threshold": settings.threshold},
                         record_id=record_id,
+                        # A server's answers cannot be replayed from files: no command.
                         replay_command=None
-                        if record_id is None
+                        if record_id is None or settings.endpoint is not None
                         else replay_command(record_id, settings),
                         parity=parity,
                         title=f"Decision {line['decision_id']}",
