@@ -31,6 +31,7 @@ _METHODS: dict[str, tuple[str, str]] = {
     "kernelshap": ("surrogate_xai.explainers.kernel", "KernelSHAP"),
     "permutation": ("surrogate_xai.explainers.permutation", "PermutationSHAP"),
     "exact": ("surrogate_xai.explainers.exact", "ExactSHAP"),
+    "tree": ("surrogate_xai.explainers.trees", "TreeSHAP"),
     "shap-kernel": ("surrogate_xai.explainers.shap_backend", "ShapKernel"),
     "local-surrogate": ("surrogate_xai.explainers.local", "LocalSurrogate"),
     "lime": ("surrogate_xai.explainers.lime_backend", "LIME"),

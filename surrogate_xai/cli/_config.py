@@ -36,7 +36,7 @@ MAX_SAMPLES_LIMIT = 10_000_000
 
 # Integers and booleans are strict: in lax mode pydantic takes ``seed: true`` as 1 and
 # ``max_evals: 1e3`` as 1000; a config file should say what it means.
-Method = Literal["kernelshap", "exact", "permutation", "lime", "local"]
+Method = Literal["kernelshap", "exact", "permutation", "tree", "lime", "local"]
 Adverse = Literal["increase", "decrease"]
 
 

@@ -246,7 +246,7 @@ def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs
 
 def build_explainer(settings: ExplainSettings) -> BaseExplainer:
     """The explainer ``--method`` names, with the run's seed and budget."""
-    from ..explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP
+    from ..explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP, TreeSHAP
 
     m = settings.method
     if m == "kernelshap":
@@ -255,6 +255,8 @@ def build_explainer(settings: ExplainSettings) -> BaseExplainer:
         return PermutationSHAP(max_evals=settings.max_evals, random_state=settings.seed)
     if m == "exact":
         return ExactSHAP()
+    if m == "tree":
+        return TreeSHAP(max_evals=settings.max_evals, random_state=settings.seed)
     if m == "lime":
         return LIME(n_samples=settings.n_samples, random_state=settings.seed)
     return LocalSurrogate(n_samples=settings.n_samples, random_state=settings.seed)
@@ -481,13 +483,13 @@ def explain(
     ] = None,
     method: Annotated[
         str,
-        typer.Option(help="kernelshap, exact, permutation, lime or local."),
+        typer.Option(help="kernelshap, exact, permutation, tree, lime or local."),
     ] = _config.default(_D, "method"),
     seed: Annotated[
         int, typer.Option(help="Seed of the sampling (same seed, same numbers).")
     ] = _config.default(_D, "seed"),
     max_evals: Annotated[
-        int, typer.Option(help="Model rows per explained row, at most (kernelshap, permutation).")
+        int, typer.Option(help="Model rows per explained row, at most (kernelshap, permutation, tree).")
     ] = _config.default(_D, "max_evals"),
     n_samples: Annotated[
         int, typer.Option(help="Neighbourhood samples per row (lime, local).")

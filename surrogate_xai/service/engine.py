@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 from ..audit import AuditStore, ReplayResult
 from ..background import Background
 from ..exceptions import AuditError, ConfigurationError
-from ..explainers import ExactSHAP, KernelSHAP, PermutationSHAP
+from ..explainers import ExactSHAP, KernelSHAP, PermutationSHAP, TreeSHAP
 from ..explainers._base import SampledShapleyExplainer, ShapleyExplainer, _cached_design
 from ..explanation import Explanation
 from ..model import Model
@@ -42,6 +42,7 @@ _CLASSES: dict[str, type[ShapleyExplainer]] = {
     "kernelshap": KernelSHAP,
     "permutation": PermutationSHAP,
     "exact": ExactSHAP,
+    "tree": TreeSHAP,
 }
 
 

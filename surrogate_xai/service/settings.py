@@ -10,8 +10,8 @@ from typing import Literal
 from ..exceptions import ConfigurationError
 
 #: The methods the service offers (the engine's own estimators; their rows replay alone).
-Method = Literal["kernelshap", "permutation", "exact"]
-METHODS: tuple[str, ...] = ("kernelshap", "permutation", "exact")
+Method = Literal["kernelshap", "permutation", "exact", "tree"]
+METHODS: tuple[str, ...] = ("kernelshap", "permutation", "exact", "tree")
 
 #: Environment variable holding comma-separated API keys.
 API_KEYS_ENV = "SXAI_API_KEYS"

@@ -122,12 +122,15 @@ class Ensemble:
     def _holds(self, v: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Whether values ``v`` pass the tests of ``nodes`` (same shapes, or broadcast)."""
         t, mode = self.threshold[nodes], self.mode[nodes]
+        present = np.unique(mode)
         with np.errstate(invalid="ignore"):
-            go = np.select(
-                [mode == 0, mode == 1, mode == 2, mode == 3, mode == 4, mode == 5],
-                [v <= t, v < t, v >= t, v > t, v == t, v != t],
-                default=False,
-            )
+            if len(present) == 1 and present[0] != MEMBER:
+                go = _COMPARE[int(present[0])](v, t)
+            else:
+                go = np.zeros(np.broadcast_shapes(v.shape, t.shape), dtype=bool)
+                for m in present.tolist():
+                    if m != MEMBER:
+                        go |= (mode == m) & _COMPARE[m](v, t)
         member = np.broadcast_to(mode == MEMBER, go.shape)
         if member.any():
             where = np.nonzero(member)
@@ -136,31 +139,41 @@ class Ensemble:
                 bool(np.isin(val, self.members[self.member_of[k]]))
                 for val, k in zip(np.broadcast_to(v, go.shape)[where], owner, strict=True)
             ]
-        return go | (self.missing_true[nodes] & np.isnan(v))
+        return np.asarray(go | (self.missing_true[nodes] & np.isnan(v)))
 
     def leaves(self, Z: np.ndarray, chunk: int = 16_384) -> np.ndarray:
         """The leaf each row reaches in each tree, shape ``(n_samples, n_trees)``."""
         Z = np.asarray(Z).astype(self.input_dtype).astype(np.float64)
         out = np.empty((len(Z), self.n_trees), dtype=np.intp)
+        width = Z.shape[1]
         for start in range(0, len(Z), chunk):
             z = Z[start : start + chunk]
-            node = np.broadcast_to(self.roots, (len(z), self.n_trees)).copy()
-            rows = np.arange(len(z))[:, None]
+            flat_z = z.ravel()
+            offset = np.repeat(np.arange(len(z)) * width, self.n_trees)
+            node = np.tile(self.roots, len(z))
             for _ in range(self.depth):
-                inner = ~self.is_leaf[node]
-                if not inner.any():
-                    break
-                r, c = np.nonzero(inner)
-                n = node[r, c]
-                go = self._holds(z[rows[r, 0], self.feature[n]], n)
-                node[r, c] = np.where(go, self.true_next[n], self.false_next[n])
-            out[start : start + chunk] = node
+                # Rows at a leaf stay there (their feature is -1: read any column, ignored).
+                f = np.maximum(self.feature[node], 0)
+                go = self._holds(flat_z[offset + f], node)
+                nxt = np.where(go, self.true_next[node], self.false_next[node])
+                node = np.where(self.is_leaf[node], node, nxt)
+            out[start : start + chunk] = node.reshape(len(z), self.n_trees)
         return out
 
     def margins(self, Z: np.ndarray) -> np.ndarray:
         """Raw scores before the post-transform, shape ``(n_samples, n_targets)``."""
         leaf = self.leaves(Z)
         return self.base_values + self.leaf_values[leaf].sum(axis=1)
+
+
+_COMPARE = (
+    np.less_equal,
+    np.less,
+    np.greater_equal,
+    np.greater,
+    np.equal,
+    np.not_equal,
+)
 
 
 # -- reading the attributes ---------------------------------------------------------------
