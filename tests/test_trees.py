@@ -37,7 +37,12 @@ def _sklearn(kind: str):
     from surrogate_xai.adapters.sklearn import to_onnx
 
     est, classes, nan, regress = {
-        "gbc2": (ensemble.GradientBoostingClassifier(n_estimators=15, max_depth=3), 2, False, False),
+        "gbc2": (
+            ensemble.GradientBoostingClassifier(n_estimators=15, max_depth=3),
+            2,
+            False,
+            False,
+        ),
         "gbc3": (ensemble.GradientBoostingClassifier(n_estimators=8, max_depth=3), 3, False, False),
         "rf2": (ensemble.RandomForestClassifier(12, max_depth=5, random_state=0), 2, False, False),
         "et": (ensemble.ExtraTreesRegressor(12, max_depth=5, random_state=0), 2, False, True),
@@ -68,7 +73,7 @@ def _lightgbm(kind: str):
 
     from surrogate_xai.adapters.lightgbm import to_onnx
 
-    X, y, score = _data(classes={"lgb2": 2, "lgb3": 3}[kind], nan=True)
+    X, y, _ = _data(classes={"lgb2": 2, "lgb3": 3}[kind], nan=True)
     est = lightgbm.LGBMClassifier(n_estimators=12, num_leaves=8, min_child_samples=5, verbose=-1)
     return to_onnx(est.fit(X, y), X), X
 
@@ -95,7 +100,22 @@ def _export(kind: str, tmp_path):
     return _sklearn(kind)
 
 
-CONVERTERS = ["gbc2", "gbc3", "rf2", "et", "hgb", "hgbc", "xgb2", "xgb3", "xgbr", "lgb2", "lgb3", "cb2", "cb3", "cbr"]
+CONVERTERS = [
+    "gbc2",
+    "gbc3",
+    "rf2",
+    "et",
+    "hgb",
+    "hgbc",
+    "xgb2",
+    "xgb3",
+    "xgbr",
+    "lgb2",
+    "lgb3",
+    "cb2",
+    "cb3",
+    "cbr",
+]
 
 
 @pytest.mark.parametrize("kind", CONVERTERS)
@@ -116,7 +136,8 @@ def test_parsed_trees_reproduce_the_graph_and_treeshap_equals_enumeration(kind, 
     # Margin space: exact values of the parsed margin, equal to enumerating it.
     mt = sx.TreeSHAP().fit(margin, B).explain(R)
     me = sx.ExactSHAP().fit(margin, B).explain(R)
-    assert mt.diagnostics.exact and mt.diagnostics.extra["tree_path"] == ["exact"] * 3
+    assert mt.diagnostics.exact
+    assert mt.diagnostics.extra["tree_path"] == ["exact"] * 3
     assert np.abs(mt.values - me.values).max() <= 1e-9 * max(np.abs(me.values).max(), 1.0)
     spread = np.abs(mt.diagnostics.predictions - mt.base_values).max()
     assert mt.diagnostics.efficiency_gap.max() <= 1e-9 * max(spread, 1.0)
@@ -212,19 +233,22 @@ def test_a_graph_it_cannot_follow_falls_back_and_says_why():
     from surrogate_xai.adapters.sklearn import to_onnx
 
     X, _, score = _data()
-    model = to_onnx(make_pipeline(Normalizer(), GradientBoostingRegressor(n_estimators=5)).fit(X, score), X)
+    model = to_onnx(
+        make_pipeline(Normalizer(), GradientBoostingRegressor(n_estimators=5)).fit(X, score), X
+    )
     exp = sx.TreeSHAP(max_evals=2_000, random_state=0).fit(model, X.iloc[:10]).explain(X.iloc[:2])
     assert exp.diagnostics.extra["tree_path"] == ["permutation-fallback"] * 2
     assert "Normalizer" in exp.diagnostics.extra["fallback_reason"]
-    assert not exp.diagnostics.exact and np.all(exp.stderr[exp.values != 0] > 0)
+    assert not exp.diagnostics.exact
+    assert np.all(exp.stderr[exp.values != 0] > 0)
     with pytest.raises(TreeGraphError, match="Normalizer"):
         sx.TreeSHAP(fallback="raise").fit(model, X.iloc[:10])
     # An aggregate that is not a sum over trees (MAX) is not split tree by tree.
     maxed = sx.ONNXModel(_v5_graph(aggregate=3), allow_missing=True)
     with pytest.raises(TreeGraphError, match="aggregate_function MAX"):
         sx.TreeSHAP(fallback="raise").fit(maxed, _discrete(20, 1))
+    plain = sx.FunctionModel(lambda a: a.sum(axis=1), ["a"], input_type="array")
     with pytest.raises(TreeGraphError, match="no graph to read"):
-        plain = sx.FunctionModel(lambda a: a.sum(axis=1), ["a"], input_type="array")
         sx.TreeSHAP(fallback="raise").fit(plain, pd.DataFrame({"a": [1.0]}))
 
 
@@ -232,7 +256,9 @@ def test_a_reading_that_does_not_reproduce_the_graph_is_refused():
     graph = np.array([[0.2, 0.8], [0.4, 0.6]])
     assert compare_outputs(graph + 1e-7, graph, ["p0", "p1"], "the background") < 1e-6
     with pytest.raises(TreeGraphError, match=r"output 'p1' at row 1 of the background"):
-        compare_outputs(graph + [[0, 0], [0, 0.01]], graph, ["p0", "p1"], "the background")
+        compare_outputs(
+            graph + np.array([[0, 0], [0, 0.01]]), graph, ["p0", "p1"], "the background"
+        )
 
 
 def test_pipeline_with_imputer_scaler_and_one_hot_is_explained_in_raw_columns():
@@ -262,7 +288,9 @@ def test_pipeline_with_imputer_scaler_and_one_hot_is_explained_in_raw_columns():
             ("cat", OneHotEncoder(handle_unknown="ignore"), ["purpose", "housing"]),
         ]
     )
-    pipe = Pipeline([("prep", prep), ("gb", GradientBoostingClassifier(n_estimators=20))]).fit(df, y)
+    pipe = Pipeline([("prep", prep), ("gb", GradientBoostingClassifier(n_estimators=20))]).fit(
+        df, y
+    )
     model = to_onnx(pipe, df)
     B, R = df.iloc[:25], df.iloc[200:204]
     tree = sx.TreeSHAP().fit(model, B).explain(R)
@@ -296,7 +324,8 @@ def test_control_variate_path_is_calibrated_deterministic_and_says_so(wide_class
     # Rows whose differing units are few are enumerated, the others sampled.
     assert set(exp.diagnostics.extra["tree_path"]) == {"control-variate", "enumerated"}
     enumerated = np.array(exp.diagnostics.extra["tree_path"]) == "enumerated"
-    assert np.all(exp.stderr[enumerated] == 0) and np.all(exp.diagnostics.converged == enumerated)
+    assert np.all(exp.stderr[enumerated] == 0)
+    assert np.all(exp.diagnostics.converged == enumerated)
     assert not exp.diagnostics.exact
     assert np.all(np.abs(exp.values - truth) <= 5 * exp.stderr + 1e-9)
     assert np.all(exp.diagnostics.efficiency_gap <= 1e-9)

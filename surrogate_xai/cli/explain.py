@@ -489,7 +489,8 @@ def explain(
         int, typer.Option(help="Seed of the sampling (same seed, same numbers).")
     ] = _config.default(_D, "seed"),
     max_evals: Annotated[
-        int, typer.Option(help="Model rows per explained row, at most (kernelshap, permutation, tree).")
+        int,
+        typer.Option(help="Model rows per explained row, at most (kernelshap, permutation, tree)."),
     ] = _config.default(_D, "max_evals"),
     n_samples: Annotated[
         int, typer.Option(help="Neighbourhood samples per row (lime, local).")

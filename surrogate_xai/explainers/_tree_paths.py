@@ -38,7 +38,9 @@ class RowPath:
     path: str
 
 
-def differing_units(dec_x: np.ndarray, dec_b: np.ndarray, node_unit: np.ndarray, n_units: int) -> np.ndarray:
+def differing_units(
+    dec_x: np.ndarray, dec_b: np.ndarray, node_unit: np.ndarray, n_units: int
+) -> np.ndarray:
     """``(n_background, n_units)``: units on which some split sends ``x`` and ``b`` apart."""
     apart = dec_b != dec_x[None, :]
     out = np.zeros((len(dec_b), n_units), dtype=bool)
@@ -52,7 +54,7 @@ def differing_units(dec_x: np.ndarray, dec_b: np.ndarray, node_unit: np.ndarray,
 def enumeration_cost(differs: np.ndarray) -> int:
     """Model rows the exact enumeration of one row needs."""
     k = differs.sum(axis=1)
-    return int(np.sum(np.where(k >= 2, 2.0 ** k - 2, 0)))
+    return int(np.sum(np.where(k >= 2, 2.0**k - 2, 0)))
 
 
 def enumerate_row(
@@ -77,7 +79,9 @@ def enumerate_row(
         if k == 1:
             # One differing unit takes the whole difference.
             unit = differs[members].argmax(axis=1)
-            np.add.at(values, unit, problem.weights[members, None] * (f_x - problem.f_background[members]))
+            np.add.at(
+                values, unit, problem.weights[members, None] * (f_x - problem.f_background[members])
+            )
             continue
         codes = np.arange(2**k, dtype=np.int64)
         bits = ((codes[:, None] >> np.arange(k)) & 1).astype(bool)  # (2**k, k)
@@ -97,7 +101,11 @@ def enumerate_row(
             y = problem.predict(rows.reshape(-1, len(x))).reshape(len(group), len(inner), n_out)
             evaluations += len(inner) * len(group)
             v = np.concatenate(
-                [problem.f_background[group][:, None, :], y, np.broadcast_to(f_x, (len(group), 1, n_out))],
+                [
+                    problem.f_background[group][:, None, :],
+                    y,
+                    np.broadcast_to(f_x, (len(group), 1, n_out)),
+                ],
                 axis=1,
             )  # (g, 2**k, n_out) over coalition codes
             phi = ((v[:, plus] - v[:, minus]) * weight[None, :, :, None]).sum(axis=2)  # (g, k, out)
@@ -105,7 +113,9 @@ def enumerate_row(
     return RowResult(values, np.zeros_like(values), f_x, evaluations, len(differs), True)
 
 
-def control_slope(f_x: np.ndarray, g_x: np.ndarray, f_b: np.ndarray, g_b: np.ndarray, w: np.ndarray) -> np.ndarray:
+def control_slope(
+    f_x: np.ndarray, g_x: np.ndarray, f_b: np.ndarray, g_b: np.ndarray, w: np.ndarray
+) -> np.ndarray:
     """``C`` of shape ``(n_margins, n_outputs)``: weighted least squares of ``f(b) − f(x)`` on
     ``g(b) − g(x)`` over the background (the secant slopes of the link)."""
     sw = np.sqrt(w)[:, None]

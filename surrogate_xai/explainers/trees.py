@@ -148,10 +148,14 @@ class TreeSHAP(PermutationSHAP):
         g_b = function.margins_of(Z_b)
         mine = g_b if isinstance(model, TreeMarginModel) else function.output(g_b)
         compare_outputs(mine, self.background_predictions_, model.output_names, "the background")
-        column_unit = self.unit_index_[[function.raw_column(t) for t in range(len(function.plan.columns))]]
+        column_unit = self.unit_index_[
+            [function.raw_column(t) for t in range(len(function.plan.columns))]
+        ]
         units = node_units(function.ensemble, column_unit)
         leaf_values = function.ensemble.leaf_values[:, function.output.margin_targets]
-        return _FittedTrees(function, linear, units, leaf_values, function.ensemble.decisions(Z_b), g_b)
+        return _FittedTrees(
+            function, linear, units, leaf_values, function.ensemble.decisions(Z_b), g_b
+        )
 
     # -- explaining ----------------------------------------------------------------------------
     def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
@@ -165,7 +169,7 @@ class TreeSHAP(PermutationSHAP):
             return dataclasses.replace(
                 exp, diagnostics=dataclasses.replace(exp.diagnostics, extra=extra)
             )
-        frame, bg_frame, codebook = self._prepare(X)
+        frame, _, codebook = self._prepare(X)
         trees = self.trees_
         function = trees.function
         model = self.model_
@@ -176,7 +180,12 @@ class TreeSHAP(PermutationSHAP):
         dec_x = function.ensemble.decisions(Z_x)
         n_units = len(self.feature_names_)
         phi_g = interventional_values(
-            function.ensemble, trees.leaf_values, trees.units, n_units, dec_x, trees.dec_b,
+            function.ensemble,
+            trees.leaf_values,
+            trees.units,
+            n_units,
+            dec_x,
+            trees.dec_b,
             self.background_.weights,
         )
         seed = self._seed()
@@ -192,15 +201,21 @@ class TreeSHAP(PermutationSHAP):
             paths = ["exact"] * len(frame)
         else:
             compare_outputs(function.output(g_x), f_x, model.output_names, "X", row_offset)
-            results, paths = self._probability_rows(
-                X_enc, codebook, f_x, g_x, dec_x, phi_g, seed
-            )
+            results, paths = self._probability_rows(X_enc, codebook, f_x, g_x, dec_x, phi_g, seed)
         exp = self._build(frame, results, _cached_design_for(self, seed), seed)
-        extra = {**exp.diagnostics.extra, "tree_path": paths, "post_transform": function.ensemble.post_transform}
+        extra = {
+            **exp.diagnostics.extra,
+            "tree_path": paths,
+            "post_transform": function.ensemble.post_transform,
+        }
         diagnostics = dataclasses.replace(
             exp.diagnostics, exact=trees.linear is not None, extra=extra
         )
-        design = {**exp.provenance.design, "exact": trees.linear is not None, "trees": function.ensemble.n_trees}
+        design = {
+            **exp.provenance.design,
+            "exact": trees.linear is not None,
+            "trees": function.ensemble.n_trees,
+        }
         provenance = dataclasses.replace(exp.provenance, design=design)
         return dataclasses.replace(exp, diagnostics=diagnostics, provenance=provenance)
 
@@ -250,8 +265,17 @@ class TreeSHAP(PermutationSHAP):
             else:
                 results.append(
                     control_variate_row(
-                        X_rows[i], problem, margins, g_x[i], trees.g_b, phi_g[i], f_x[i],
-                        design, per_round, tol, self.batch_rows,
+                        X_rows[i],
+                        problem,
+                        margins,
+                        g_x[i],
+                        trees.g_b,
+                        phi_g[i],
+                        f_x[i],
+                        design,
+                        per_round,
+                        tol,
+                        self.batch_rows,
                     )
                 )
                 paths.append("control-variate")
@@ -269,4 +293,6 @@ class _FittedTrees:
 
 
 def _cached_design_for(explainer: TreeSHAP, seed: int | None) -> BlockDesign:
-    return _cached_design(explainer, len(explainer.feature_names_), len(explainer.background_), seed)
+    return _cached_design(
+        explainer, len(explainer.feature_names_), len(explainer.background_), seed
+    )

@@ -258,7 +258,10 @@ def _read_v1(node: Any, attrs: dict[str, Any]) -> tuple[Any, ...]:
         for k in np.flatnonzero(~is_leaf):
             key = (int(tree[k]), int(ids[k]))
             if key not in index:
-                raise _fail(node, f"node {k} points to node id {ids[k]} of tree {tree[k]}, which does not exist")
+                raise _fail(
+                    node,
+                    f"node {k} points to node id {ids[k]} of tree {tree[k]}, which does not exist",
+                )
             out[k] = index[key]
         return out
 
@@ -274,7 +277,9 @@ def _read_v1(node: Any, attrs: dict[str, Any]) -> tuple[Any, ...]:
     holder = np.empty(len(w_tree), dtype=np.int64)
     for j, key in enumerate(zip(w_tree.tolist(), w_node.tolist(), strict=True)):
         if key not in index:
-            raise _fail(node, f"weight {j} is attached to tree {key[0]} node {key[1]}, which does not exist")
+            raise _fail(
+                node, f"weight {j} is attached to tree {key[0]} node {key[1]}, which does not exist"
+            )
         holder[j] = index[key]
     if len(holder) and not is_leaf[holder].all():
         raise _fail(node, "a weight is attached to an interior node")
@@ -297,9 +302,25 @@ def _read_v1(node: Any, attrs: dict[str, Any]) -> tuple[Any, ...]:
         n_targets = int(attrs.get("n_targets", int(w_target.max(initial=0)) + 1))
         aggregate = _text(attrs.get("aggregate_function", "SUM"))
     post = _text(attrs.get("post_transform", "NONE"))
-    return (feature, threshold, mode, (), np.full(n, -1), true_next, false_next, missing,
-            is_leaf, np.array(roots, dtype=np.int64), holder, w_target, w_value, n_targets,
-            aggregate, post, labels)
+    return (
+        feature,
+        threshold,
+        mode,
+        (),
+        np.full(n, -1),
+        true_next,
+        false_next,
+        missing,
+        is_leaf,
+        np.array(roots, dtype=np.int64),
+        holder,
+        w_target,
+        w_value,
+        n_targets,
+        aggregate,
+        post,
+        labels,
+    )
 
 
 def _read_v5(node: Any, attrs: dict[str, Any]) -> tuple[Any, ...]:
@@ -318,7 +339,15 @@ def _read_v5(node: Any, attrs: dict[str, Any]) -> tuple[Any, ...]:
     weights = np.asarray(attrs.get("leaf_weights", []), dtype=np.float64).ravel()
     targets = np.asarray(attrs.get("leaf_targetids", []), dtype=np.int64)
     n_leaves = len(weights)
-    lengths = {len(splits), len(modes), len(t_ids), len(t_leaf), len(f_ids), len(f_leaf), len(missing)}
+    lengths = {
+        len(splits),
+        len(modes),
+        len(t_ids),
+        len(t_leaf),
+        len(f_ids),
+        len(f_leaf),
+        len(missing),
+    }
     if n_inner == 0 or lengths != {n_inner} or len(targets) != n_leaves:
         raise _fail(node, "the nodes_* (or leaf_*) attributes have different lengths")
     bad = np.flatnonzero((modes < 0) | (modes > MEMBER))
@@ -394,8 +423,11 @@ def _assemble(
     labels: list[str] | None,
 ) -> Ensemble:
     if aggregate not in ("SUM", "AVERAGE"):
-        raise _fail(node, f"aggregate_function {aggregate} is not a sum over trees, so its "
-                    "Shapley values are not computed tree by tree")
+        raise _fail(
+            node,
+            f"aggregate_function {aggregate} is not a sum over trees, so its "
+            "Shapley values are not computed tree by tree",
+        )
     if post not in _POST:
         raise _fail(node, f"post_transform {post!r} is not one of {_POST}")
     n = len(feature)

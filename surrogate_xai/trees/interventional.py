@@ -102,8 +102,20 @@ def interventional_values(
         xs = np.arange(x0, min(x0 + rows_per, n_x))
         for b0 in range(0, n_b, m):
             bs = np.arange(b0, min(b0 + m, n_b))
-            _walk(ensemble, leaf_values, units, n_units, dec_x, dec_b, weights, xs, bs,
-                  coef_a, coef_b, out)
+            _walk(
+                ensemble,
+                leaf_values,
+                units,
+                n_units,
+                dec_x,
+                dec_b,
+                weights,
+                xs,
+                bs,
+                coef_a,
+                coef_b,
+                out,
+            )
     return out
 
 
@@ -137,9 +149,20 @@ def _walk(
         leaf = e.is_leaf[node]
         done = leaf & (n_set > 0)
         if done.any():
-            _finish(leaf_values, weights, xi[done] - x_base, bi[done], node[done],
-                    path_unit[done], path_side[done], n_set[done], coef_a, coef_b, n_units,
-                    flat[x_base * n_units :])
+            _finish(
+                leaf_values,
+                weights,
+                xi[done] - x_base,
+                bi[done],
+                node[done],
+                path_unit[done],
+                path_side[done],
+                n_set[done],
+                coef_a,
+                coef_b,
+                n_units,
+                flat[x_base * n_units :],
+            )
         go = ~leaf
         if not go.any():
             break

@@ -171,8 +171,9 @@ def plan_graph(proto: Any, feature_names: list[str], tensor_mode: bool, output: 
         node = producer.get(name)
         if node is None:
             raise TreeGraphError(f"tensor {name!r} has no producer and is not an input")
-        tensors[name] = _follow(node, [resolve(i) for i in node.input if i not in constants],
-                                constants)
+        tensors[name] = _follow(
+            node, [resolve(i) for i in node.input if i not in constants], constants
+        )
         return tensors[name]
 
     x = resolve(tree.input[0])
@@ -289,9 +290,12 @@ def _follow(node: Any, inputs: list[_Tensor], constants: dict[str, np.ndarray]) 
         index = np.asarray(_const_of(node, 1, constants)).ravel()
         t = inputs[0]
         return _Tensor(tuple(t.columns[int(i)] for i in index), t.dtype)
-    raise _fail(node, "this node is not followed column by column (only Identity, Cast, "
-                "Concat, Reshape, Scaler, Imputer, OneHotEncoder, arithmetic with a "
-                "constant and column selection are)")
+    raise _fail(
+        node,
+        "this node is not followed column by column (only Identity, Cast, "
+        "Concat, Reshape, Scaler, Imputer, OneHotEncoder, arithmetic with a "
+        "constant and column selection are)",
+    )
 
 
 def _const_of(node: Any, position: int, constants: dict[str, np.ndarray]) -> np.ndarray:
@@ -301,7 +305,10 @@ def _const_of(node: Any, position: int, constants: dict[str, np.ndarray]) -> np.
 
 
 def _output_path(
-    graph: Any, producer: dict[str, Any], constants: dict[str, np.ndarray], score: str,
+    graph: Any,
+    producer: dict[str, Any],
+    constants: dict[str, np.ndarray],
+    score: str,
     output: str,
 ) -> tuple[OutputStep, ...]:
     """The nodes from the tree's score output to the graph output ``output``."""
@@ -315,12 +322,17 @@ def _output_path(
             )
         op = node.op_type
         if op in ("Identity", "ZipMap", "Cast"):
-            if op == "Cast" and _ELEM_TYPES.get(int(_attr(node, "to"))) not in (np.float32, np.float64):
+            if op == "Cast" and _ELEM_TYPES.get(int(_attr(node, "to"))) not in (
+                np.float32,
+                np.float64,
+            ):
                 raise _fail(node, "casts the scores to a non-float type")
             steps.append(OutputStep("identity"))
         elif op in _ARITH:
             const, first = _const(node, constants)
-            steps.append(OutputStep("rarith" if first else "arith", op, np.asarray(const, dtype=np.float64)))
+            steps.append(
+                OutputStep("rarith" if first else "arith", op, np.asarray(const, dtype=np.float64))
+            )
         else:
             raise _fail(node, "this node between the trees and the output is not followed")
         name = next(i for i in node.input if i not in constants)
