@@ -202,7 +202,12 @@ class TreeSHAP(PermutationSHAP):
         else:
             compare_outputs(function.output(g_x), f_x, model.output_names, "X", row_offset)
             results, paths = self._probability_rows(X_enc, codebook, f_x, g_x, dec_x, phi_g, seed)
-        exp = self._build(frame, results, _cached_design_for(self, seed), seed)
+        design = (
+            _closed_form(n_units, len(self.background_))
+            if trees.linear is not None
+            else _cached_design_for(self, seed)
+        )
+        exp = self._build(frame, results, design, seed)
         extra = {
             **exp.diagnostics.extra,
             "tree_path": paths,
@@ -211,12 +216,12 @@ class TreeSHAP(PermutationSHAP):
         diagnostics = dataclasses.replace(
             exp.diagnostics, exact=trees.linear is not None, extra=extra
         )
-        design = {
+        recorded = {
             **exp.provenance.design,
             "exact": trees.linear is not None,
             "trees": function.ensemble.n_trees,
         }
-        provenance = dataclasses.replace(exp.provenance, design=design)
+        provenance = dataclasses.replace(exp.provenance, design=recorded)
         return dataclasses.replace(exp, diagnostics=diagnostics, provenance=provenance)
 
     def _probability_rows(
@@ -290,6 +295,20 @@ class _FittedTrees:
     leaf_values: np.ndarray  # (n_nodes, n_margins)
     dec_b: np.ndarray  # (n_background, n_nodes) decisions of the background
     g_b: np.ndarray  # (n_background, n_margins)
+
+
+def _closed_form(n_units: int, n_background: int) -> BlockDesign:
+    """What the provenance records for values computed tree by tree: every background row
+    once, exactly, and no coalition evaluated."""
+    return BlockDesign(
+        masks=np.zeros((1, 0, n_units), dtype=bool),
+        G=np.zeros((1, n_units, 0)),
+        h=np.zeros((1, n_units)),
+        baselines=np.arange(n_background, dtype=np.intp),
+        exact_blocks=True,
+        cycles=1,
+        n_background=n_background,
+    )
 
 
 def _cached_design_for(explainer: TreeSHAP, seed: int | None) -> BlockDesign:

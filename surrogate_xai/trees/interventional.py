@@ -32,7 +32,7 @@ from .graph import Ensemble
 
 #: Triples (explained row, background row, tree) walked at once: bounds memory (each can fork
 #: into a few dozen walks on deep trees) while keeping numpy's per-call overhead small.
-TRIPLES_PER_BATCH = 32_768
+TRIPLES_PER_BATCH = 131_072
 
 
 def node_units(ensemble: Ensemble, column_unit: np.ndarray) -> np.ndarray:
@@ -133,72 +133,69 @@ def _walk(
     coef_b: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Walk all trees for the pairs ``xs × bs`` and add their values into ``out``."""
-    T, depth = e.n_trees, e.depth
+    """Walk all trees for the pairs ``xs × bs`` and add their values into ``out``.
+
+    A walk's assignment is two bit sets over the units, ``on_x`` (only ``x`` passes: set A)
+    and ``on_b`` (set B), one uint64 word per 64 units.
+    """
+    T = e.n_trees
+    n_words = -(-n_units // 64)
     # Entries ordered by explained row, then background row, then tree.
     xi = np.repeat(xs, len(bs) * T)
     bi = np.tile(np.repeat(bs, T), len(xs))
     node = np.tile(e.roots, len(xs) * len(bs))
-    path_unit = np.full((len(node), max(depth, 1)), -1, dtype=np.intp)
-    path_side = np.zeros((len(node), max(depth, 1)), dtype=bool)  # True: only x passes
-    n_set = np.zeros(len(node), dtype=np.intp)
-    n_cells = out.shape[0] * n_units
-    flat = out.reshape(n_cells, -1)
+    on_x = np.zeros((len(node), n_words), dtype=np.uint64)
+    on_b = np.zeros((len(node), n_words), dtype=np.uint64)
+    n_nodes = dec_x.shape[1]
+    flat_x, flat_b = dec_x.ravel(), dec_b.ravel()
+    word = units // 64
+    bit = np.left_shift(np.uint64(1), (units % 64).astype(np.uint64))
     x_base = xs[0]
+    flat = out.reshape(out.shape[0] * n_units, -1)[x_base * n_units :]
     while len(node):
         leaf = e.is_leaf[node]
-        done = leaf & (n_set > 0)
-        if done.any():
+        if leaf.any():
+            done = np.flatnonzero(leaf)
             _finish(
                 leaf_values,
                 weights,
                 xi[done] - x_base,
                 bi[done],
                 node[done],
-                path_unit[done],
-                path_side[done],
-                n_set[done],
+                on_x[done],
+                on_b[done],
                 coef_a,
                 coef_b,
                 n_units,
-                flat[x_base * n_units :],
+                flat,
             )
-        go = ~leaf
-        if not go.any():
-            break
-        xi, bi, node = xi[go], bi[go], node[go]
-        path_unit, path_side, n_set = path_unit[go], path_side[go], n_set[go]
-        u = units[node]
-        gx = dec_x[xi, node]
-        gb = dec_b[bi, node]
+            go = ~leaf
+            xi, bi, node, on_x, on_b = xi[go], bi[go], node[go], on_x[go], on_b[go]
+            if not len(node):
+                break
+        gx = flat_x[xi * n_nodes + node]
+        gb = flat_b[bi * n_nodes + node]
         to_x = np.where(gx, e.true_next[node], e.false_next[node])
         to_b = np.where(gb, e.true_next[node], e.false_next[node])
-        match = path_unit == u[:, None]
-        known = match.any(axis=1)
-        on_x = (match & path_side).any(axis=1)
+        w, m = word[node], bit[node]
+        rows = np.arange(len(node))
+        in_a = (on_x[rows, w] & m) != 0
+        in_b = (on_b[rows, w] & m) != 0
         same = gx == gb
-        nxt = np.where(same | (known & on_x), to_x, to_b)
-        fork = ~same & ~known
-        if fork.any():
-            f = np.flatnonzero(fork)
-            slot = n_set[f]
-            pu_x, ps_x = path_unit[f].copy(), path_side[f].copy()
-            pu_x[np.arange(len(f)), slot] = u[f]
-            ps_x[np.arange(len(f)), slot] = True
-            pu_b = pu_x.copy()
-            ps_b = ps_x.copy()
-            ps_b[np.arange(len(f)), slot] = False
-            nxt[f] = to_x[f]
-            path_unit[f], path_side[f] = pu_x, ps_x
-            n_set[f] += 1
-            xi = np.concatenate([xi, xi[f]])
-            bi = np.concatenate([bi, bi[f]])
-            node = np.concatenate([nxt, to_b[f]])
-            path_unit = np.concatenate([path_unit, pu_b])
-            path_side = np.concatenate([path_side, ps_b])
-            n_set = np.concatenate([n_set, n_set[f]])
-        else:
-            node = nxt
+        node = np.where(same | in_a, to_x, to_b)
+        fork = np.flatnonzero(~same & ~in_a & ~in_b)
+        if len(fork):
+            # The walk goes on to x's side with the unit in A, a copy to b's with it in B.
+            fw, fm = w[fork], m[fork]
+            copy_x, copy_b = on_x[fork], on_b[fork]
+            copy_b[np.arange(len(fork)), fw] |= fm
+            on_x[fork, fw] |= fm
+            node[fork] = to_x[fork]
+            xi = np.concatenate([xi, xi[fork]])
+            bi = np.concatenate([bi, bi[fork]])
+            node = np.concatenate([node, to_b[fork]])
+            on_x = np.concatenate([on_x, copy_x])
+            on_b = np.concatenate([on_b, copy_b])
 
 
 def _finish(
@@ -207,24 +204,38 @@ def _finish(
     xi: np.ndarray,
     bi: np.ndarray,
     node: np.ndarray,
-    path_unit: np.ndarray,
-    path_side: np.ndarray,
-    n_set: np.ndarray,
+    on_x: np.ndarray,
+    on_b: np.ndarray,
     coef_a: np.ndarray,
     coef_b: np.ndarray,
     n_units: int,
     flat: np.ndarray,
 ) -> None:
     """Add the closed-form values of the leaves reached into ``flat`` (rows × units)."""
-    used = np.arange(path_unit.shape[1])[None, :] < n_set[:, None]
-    n_a = (path_side & used).sum(axis=1)
-    n_b = n_set - n_a
-    value = leaf_values[node] * weights[bi][:, None]  # (E, n_out)
-    ca = coef_a[n_a, n_b]
-    cb = coef_b[n_a, n_b]
-    share = np.where(path_side, ca[:, None], cb[:, None])  # (E, slots)
-    r, s = np.nonzero(used)
-    cell = xi[r] * n_units + path_unit[r, s]
+    n_a = np.bitwise_count(on_x).sum(axis=1, dtype=np.intp)
+    n_b = np.bitwise_count(on_b).sum(axis=1, dtype=np.intp)
+    keep = np.flatnonzero((n_a + n_b) > 0)
+    if not len(keep):
+        return
+    xi, node, n_a, n_b = xi[keep], node[keep], n_a[keep], n_b[keep]
+    value = leaf_values[node] * weights[bi[keep]][:, None]  # (E, n_out)
     size = flat.shape[0]
-    for o in range(value.shape[1]):
-        flat[:, o] += np.bincount(cell, weights=share[r, s] * value[r, o], minlength=size)[:size]
+    one = np.uint64(1)
+    for sets, coef in ((on_x[keep], coef_a[n_a, n_b]), (on_b[keep], coef_b[n_a, n_b])):
+        for w in range(sets.shape[1]):
+            # Peel off the lowest set bit of every walk's word until none is left: each
+            # round adds one unit per walk (a path has at most depth units).
+            bits = sets[:, w].copy()
+            live = np.flatnonzero(bits)
+            while len(live):
+                word = bits[live]
+                low = word & (~word + one)
+                unit = np.bitwise_count(low - one).astype(np.intp) + 64 * w
+                cell = xi[live] * n_units + unit
+                share = coef[live]
+                for o in range(value.shape[1]):
+                    flat[:, o] += np.bincount(cell, weights=share * value[live, o], minlength=size)[
+                        :size
+                    ]
+                bits[live] = word ^ low
+                live = live[bits[live] != 0]
