@@ -9,6 +9,8 @@ d = 40, where XGBoost's float32 thresholds make it agree with the float32 graph.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -366,3 +368,77 @@ def test_records_replay_bit_for_bit_and_exact_reasons_are_stable(wide_classifier
     for record_id in store.record(sampled):
         assert store.replay(record_id, model, B).identical
     store.close()
+
+
+def _v1_regressor(modes: list[str]) -> bytes:
+    """A TreeEnsembleRegressor (ai.onnx.ml opset 3) with the given split modes on one tree
+    of three interior nodes, missing values sent right at the root."""
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml",
+        n_targets=1, post_transform="NONE", aggregate_function="SUM", base_values=[0.5],
+        nodes_treeids=[0] * 7, nodes_nodeids=list(range(7)),
+        nodes_featureids=[0, 1, 2, 0, 0, 0, 0],
+        nodes_values=[0.5, 1.0, 2.0, 0, 0, 0, 0],
+        nodes_modes=[*modes, "LEAF", "LEAF", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 3, 5, 0, 0, 0, 0], nodes_falsenodeids=[2, 4, 6, 0, 0, 0, 0],
+        nodes_missing_value_tracks_true=[1, 0, 0, 0, 0, 0, 0],
+        target_treeids=[0] * 4, target_nodeids=[3, 4, 5, 6], target_ids=[0] * 4,
+        target_weights=[1.0, -2.0, 0.25, 4.0],
+    )  # fmt: skip
+    graph = helper.make_graph(
+        [node], "v1",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "modes",
+    [
+        ["BRANCH_GTE", "BRANCH_EQ", "BRANCH_NEQ"],
+        ["BRANCH_LT", "BRANCH_GT", "BRANCH_LEQ"],
+    ],
+)
+def test_old_operator_modes_and_missing_tracks(modes):
+    model = sx.ONNXModel(_v1_regressor(modes), allow_missing=True)
+    X = _discrete(300, 2)
+    assert sx.TreeMarginModel(model).check(X) <= 1e-7
+    B, R = X[:30], X[100:108]
+    tree = sx.TreeSHAP().fit(model, B).explain(R)
+    brute = sx.ExactSHAP().fit(model, B).explain(R)
+    assert np.abs(tree.values - brute.values).max() <= 1e-6
+
+
+def test_an_unknown_split_mode_is_refused_by_name():
+    import onnx
+
+    from surrogate_xai.trees.graph import read_tree_node
+
+    proto = onnx.load_from_string(_v1_regressor(["BRANCH_GTE", "BRANCH_EQ", "BRANCH_NEQ"]))
+    node = proto.graph.node[0]
+    modes = next(a for a in node.attribute if a.name == "nodes_modes")
+    modes.strings[1] = b"BRANCH_ROUGHLY"
+    with pytest.raises(TreeGraphError, match="BRANCH_ROUGHLY"):
+        read_tree_node(node, 3, np.dtype(np.float32))
+
+
+def test_cli_method_tree_explains_records_and_replays(gbm_regressor, tmp_path, capsys):
+    from tests.test_cli import sxai_here
+
+    _, path, X = gbm_regressor
+    X.iloc[:40].to_csv(tmp_path / "ref.csv", index=False)
+    X.iloc[200:205].to_csv(tmp_path / "rows.csv", index=False)
+    out, store = tmp_path / "r.jsonl", tmp_path / "a.db"
+    proc = sxai_here(
+        "explain", path, "--data", "rows.csv", "--background", "ref.csv", "--method", "tree",
+        "--out", out, "--store", store, "--threshold", "0", cwd=tmp_path, capsys=capsys,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(set(line["stderr"].values()) == {0.0} for line in lines)
+    replay = ("replay", lines[0]["record_id"], "--store", store, "--model", path)
+    assert (
+        sxai_here(*replay, "--background", "ref.csv", cwd=tmp_path, capsys=capsys).returncode == 0
+    )
