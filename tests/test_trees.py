@@ -184,6 +184,19 @@ def test_margin_equals_tree_explainer_at_forty_features():
         assert exp.diagnostics.efficiency_gap.max() <= 1e-9 * spread
 
 
+def _single_node_model(node, n_out: int, ml_opset: int) -> bytes:
+    """A graph of one tree node on a (N, 3) float input."""
+    graph = helper.make_graph(
+        [node],
+        "trees",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, n_out])],
+    )
+    default = 21 if ml_opset >= 5 else 17  # ai.onnx.ml 5 came with opset 21
+    opsets = [helper.make_opsetid("", default), helper.make_opsetid("ai.onnx.ml", ml_opset)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=10).SerializeToString()
+
+
 def _v5_graph(aggregate: int = 1, post: int = 0) -> bytes:
     """Two trees on three features with GTE, EQ, MEMBER and NEQ splits and missing tracks."""
     node = helper.make_node(
@@ -199,13 +212,7 @@ def _v5_graph(aggregate: int = 1, post: int = 0) -> bytes:
         leaf_targetids=[0, 1, 0, 1, 0, 1],
         leaf_weights=numpy_helper.from_array(np.array([1.5, -2.0, 0.25, 3.0, 0.7, -0.4], np.float32)),
     )  # fmt: skip
-    graph = helper.make_graph(
-        [node], "v5",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 2])],
-    )  # fmt: skip
-    opsets = [helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)]
-    return helper.make_model(graph, opset_imports=opsets, ir_version=10).SerializeToString()
+    return _single_node_model(node, 2, 5)
 
 
 def _discrete(n: int, seed: int, nan: bool = True) -> np.ndarray:
@@ -385,13 +392,7 @@ def _v1_regressor(modes: list[str]) -> bytes:
         target_treeids=[0] * 4, target_nodeids=[3, 4, 5, 6], target_ids=[0] * 4,
         target_weights=[1.0, -2.0, 0.25, 4.0],
     )  # fmt: skip
-    graph = helper.make_graph(
-        [node], "v1",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 1])],
-    )  # fmt: skip
-    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
-    return helper.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString()
+    return _single_node_model(node, 1, 3)
 
 
 @pytest.mark.parametrize(

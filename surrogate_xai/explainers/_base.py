@@ -187,18 +187,7 @@ class ShapleyExplainer(BaseExplainer):
         seed = self._seed()
         design = _cached_design(self, len(self.feature_names_), len(self.background_), seed)
 
-        def predict(rows: np.ndarray) -> np.ndarray:
-            return model.predict(codebook.decode(rows))
-
-        problem = Problem(
-            predict=predict,
-            background=codebook.encode(bg_frame).astype(dtype, copy=False),
-            f_background=self.background_predictions_,
-            weights=self.background_.weights,
-            base_value=self.base_values_,
-            unit_index=self.unit_index_,
-            n_units=len(self.feature_names_),
-        )
+        problem = self._problem(codebook, bg_frame, dtype)
         per_round = max(1, self.batch_rows // max(design.rows_per_block, 1))
         tol = self._tolerance()
 
@@ -216,6 +205,23 @@ class ShapleyExplainer(BaseExplainer):
             with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
                 results = list(pool.map(one, range(len(X_enc))))
         return self._build(frame, results, design, seed)
+
+    def _problem(self, codebook: Codebook, bg_frame: pd.DataFrame, dtype: np.dtype) -> Problem:
+        """The fixed part of one call: the model through the codebook, the background."""
+        model = self.model_
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            return model.predict(codebook.decode(rows))
+
+        return Problem(
+            predict=predict,
+            background=codebook.encode(bg_frame).astype(dtype, copy=False),
+            f_background=self.background_predictions_,
+            weights=self.background_.weights,
+            base_value=self.base_values_,
+            unit_index=self.unit_index_,
+            n_units=len(self.feature_names_),
+        )
 
     def _build(
         self, frame: pd.DataFrame, results: list[Any], design: BlockDesign, seed: int | None

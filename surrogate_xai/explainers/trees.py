@@ -15,11 +15,11 @@ from ..explanation import Explanation
 from ..model import Model
 from ..onnx_model import ONNXModel
 from ..trees import TreeFunction, TreeMarginModel, read_function
-from ..trees.interventional import interventional_values, node_units
+from ..trees.interventional import TreeGame, interventional_values, node_units
 from ..trees.margin import compare_outputs
 from ._base import _cached_design
 from ._design import BlockDesign
-from ._engine import Problem, RowResult
+from ._engine import RowResult
 from ._tree_paths import (
     control_variate_row,
     differing_units,
@@ -151,11 +151,15 @@ class TreeSHAP(PermutationSHAP):
         column_unit = self.unit_index_[
             [function.raw_column(t) for t in range(len(function.plan.columns))]
         ]
-        units = node_units(function.ensemble, column_unit)
-        leaf_values = function.ensemble.leaf_values[:, function.output.margin_targets]
-        return _FittedTrees(
-            function, linear, units, leaf_values, function.ensemble.decisions(Z_b), g_b
+        game = TreeGame(
+            ensemble=function.ensemble,
+            leaf_values=function.ensemble.leaf_values[:, function.output.margin_targets],
+            units=node_units(function.ensemble, column_unit),
+            n_units=len(self.feature_names_),
+            dec_b=function.ensemble.decisions(Z_b),
+            weights=self.background_.weights,
         )
+        return _FittedTrees(function, linear, game, g_b)
 
     # -- explaining ----------------------------------------------------------------------------
     def _explain(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
@@ -179,15 +183,7 @@ class TreeSHAP(PermutationSHAP):
         g_x = function.margins_of(Z_x)
         dec_x = function.ensemble.decisions(Z_x)
         n_units = len(self.feature_names_)
-        phi_g = interventional_values(
-            function.ensemble,
-            trees.leaf_values,
-            trees.units,
-            n_units,
-            dec_x,
-            trees.dec_b,
-            self.background_.weights,
-        )
+        phi_g = interventional_values(trees.game, dec_x)
         seed = self._seed()
         if trees.linear is not None:
             A, _ = trees.linear
@@ -240,22 +236,11 @@ class TreeSHAP(PermutationSHAP):
         dtype = np.dtype(getattr(model, "input_dtype", np.float64))
         bg_frame = self.background_.data.loc[:, list(self.schema_.columns)]
 
-        def predict(rows: np.ndarray) -> np.ndarray:
-            return model.predict(codebook.decode(rows))
-
         def margins(rows: np.ndarray) -> np.ndarray:
             decoded = codebook.decode(rows)
             return function.margins_of(function.features(function.frame_columns(decoded)))
 
-        problem = Problem(
-            predict=predict,
-            background=codebook.encode(bg_frame).astype(dtype, copy=False),
-            f_background=self.background_predictions_,
-            weights=self.background_.weights,
-            base_value=self.base_values_,
-            unit_index=self.unit_index_,
-            n_units=len(self.feature_names_),
-        )
+        problem = self._problem(codebook, bg_frame, dtype)
         design = _cached_design_for(self, seed)
         per_round = max(1, self.batch_rows // max(design.rows_per_block, 1))
         tol = self._tolerance()
@@ -263,7 +248,7 @@ class TreeSHAP(PermutationSHAP):
         paths: list[str] = []
         X_rows = X_enc.astype(dtype, copy=False)
         for i in range(len(X_enc)):
-            differs = differing_units(dec_x[i], trees.dec_b, trees.units, problem.n_units)
+            differs = differing_units(dec_x[i], trees.game.dec_b, trees.game.units, problem.n_units)
             if enumeration_cost(differs) <= self.max_evals - 1:
                 results.append(enumerate_row(X_rows[i], f_x[i], differs, problem, self.batch_rows))
                 paths.append("enumerated")
@@ -291,9 +276,7 @@ class TreeSHAP(PermutationSHAP):
 class _FittedTrees:
     function: TreeFunction
     linear: tuple[np.ndarray, np.ndarray] | None  # output = margin @ A + c, when affine
-    units: np.ndarray  # (n_nodes,) unit of each node
-    leaf_values: np.ndarray  # (n_nodes, n_margins)
-    dec_b: np.ndarray  # (n_background, n_nodes) decisions of the background
+    game: TreeGame  # the trees, their units and the background's decisions
     g_b: np.ndarray  # (n_background, n_margins)
 
 

@@ -24,6 +24,7 @@ whatever the batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import factorial
 
 import numpy as np
@@ -58,19 +59,11 @@ def _coefficients(depth: int) -> tuple[np.ndarray, np.ndarray]:
     return coef_a, coef_b
 
 
-def interventional_values(
-    ensemble: Ensemble,
-    leaf_values: np.ndarray,
-    units: np.ndarray,
-    n_units: int,
-    dec_x: np.ndarray,
-    dec_b: np.ndarray,
-    weights: np.ndarray,
-    background_chunk: int | None = None,
-) -> np.ndarray:
-    """Exact interventional Shapley values of the trees' scores.
+@dataclass(frozen=True, eq=False)
+class TreeGame:
+    """What stays fixed while rows are explained: the trees, their units, the background.
 
-    Parameters
+    Attributes
     ----------
     ensemble : Ensemble
     leaf_values : array of shape (n_nodes, n_outputs)
@@ -78,10 +71,29 @@ def interventional_values(
     units : int array of shape (n_nodes,)
         Unit of each interior node (see :func:`node_units`).
     n_units : int
+    dec_b : bool array of shape (n_background, n_nodes)
+        Decisions of the background rows (``Ensemble.decisions``).
+    weights : array of shape (n_background,)
+    """
+
+    ensemble: Ensemble
+    leaf_values: np.ndarray
+    units: np.ndarray
+    n_units: int
+    dec_b: np.ndarray
+    weights: np.ndarray
+
+
+def interventional_values(
+    game: TreeGame, dec_x: np.ndarray, background_chunk: int | None = None
+) -> np.ndarray:
+    """Exact interventional Shapley values of the trees' scores.
+
+    Parameters
+    ----------
+    game : TreeGame
     dec_x : bool array of shape (n_samples, n_nodes)
         Decisions of the explained rows (``Ensemble.decisions``).
-    dec_b : bool array of shape (n_background, n_nodes)
-    weights : array of shape (n_background,)
     background_chunk : int, optional
         Background rows walked together; the default depends on the number of trees only.
 
@@ -89,48 +101,27 @@ def interventional_values(
     -------
     values : array of shape (n_samples, n_units, n_outputs)
     """
-    n_x, n_b = len(dec_x), len(dec_b)
-    n_out = leaf_values.shape[1]
-    T = ensemble.n_trees
-    out = np.zeros((n_x, n_units, n_out))
-    if n_x == 0 or n_units == 0:
+    n_x, n_b = len(dec_x), len(game.dec_b)
+    T = game.ensemble.n_trees
+    out = np.zeros((n_x, game.n_units, game.leaf_values.shape[1]))
+    if n_x == 0 or game.n_units == 0:
         return out
     m = background_chunk or max(1, min(n_b, TRIPLES_PER_BATCH // max(T, 1)))
     rows_per = max(1, TRIPLES_PER_BATCH // (m * T))
-    coef_a, coef_b = _coefficients(ensemble.depth)
+    coef = _coefficients(game.ensemble.depth)
     for x0 in range(0, n_x, rows_per):
         xs = np.arange(x0, min(x0 + rows_per, n_x))
         for b0 in range(0, n_b, m):
-            bs = np.arange(b0, min(b0 + m, n_b))
-            _walk(
-                ensemble,
-                leaf_values,
-                units,
-                n_units,
-                dec_x,
-                dec_b,
-                weights,
-                xs,
-                bs,
-                coef_a,
-                coef_b,
-                out,
-            )
+            _walk(game, dec_x, xs, np.arange(b0, min(b0 + m, n_b)), coef, out)
     return out
 
 
 def _walk(
-    e: Ensemble,
-    leaf_values: np.ndarray,
-    units: np.ndarray,
-    n_units: int,
+    game: TreeGame,
     dec_x: np.ndarray,
-    dec_b: np.ndarray,
-    weights: np.ndarray,
     xs: np.ndarray,
     bs: np.ndarray,
-    coef_a: np.ndarray,
-    coef_b: np.ndarray,
+    coef: tuple[np.ndarray, np.ndarray],
     out: np.ndarray,
 ) -> None:
     """Walk all trees for the pairs ``xs × bs`` and add their values into ``out``.
@@ -138,6 +129,7 @@ def _walk(
     A walk's assignment is two bit sets over the units, ``on_x`` (only ``x`` passes: set A)
     and ``on_b`` (set B), one uint64 word per 64 units.
     """
+    e, units, n_units = game.ensemble, game.units, game.n_units
     T = e.n_trees
     n_words = -(-n_units // 64)
     # Entries ordered by explained row, then background row, then tree.
@@ -147,7 +139,7 @@ def _walk(
     on_x = np.zeros((len(node), n_words), dtype=np.uint64)
     on_b = np.zeros((len(node), n_words), dtype=np.uint64)
     n_nodes = dec_x.shape[1]
-    flat_x, flat_b = dec_x.ravel(), dec_b.ravel()
+    flat_x, flat_b = dec_x.ravel(), game.dec_b.ravel()
     word = units // 64
     bit = np.left_shift(np.uint64(1), (units % 64).astype(np.uint64))
     x_base = xs[0]
@@ -157,17 +149,7 @@ def _walk(
         if leaf.any():
             done = np.flatnonzero(leaf)
             _finish(
-                leaf_values,
-                weights,
-                xi[done] - x_base,
-                bi[done],
-                node[done],
-                on_x[done],
-                on_b[done],
-                coef_a,
-                coef_b,
-                n_units,
-                flat,
+                game, xi[done] - x_base, bi[done], node[done], on_x[done], on_b[done], coef, flat
             )
             go = ~leaf
             xi, bi, node, on_x, on_b = xi[go], bi[go], node[go], on_x[go], on_b[go]
@@ -199,16 +181,13 @@ def _walk(
 
 
 def _finish(
-    leaf_values: np.ndarray,
-    weights: np.ndarray,
+    game: TreeGame,
     xi: np.ndarray,
     bi: np.ndarray,
     node: np.ndarray,
     on_x: np.ndarray,
     on_b: np.ndarray,
-    coef_a: np.ndarray,
-    coef_b: np.ndarray,
-    n_units: int,
+    coef: tuple[np.ndarray, np.ndarray],
     flat: np.ndarray,
 ) -> None:
     """Add the closed-form values of the leaves reached into ``flat`` (rows × units)."""
@@ -218,7 +197,9 @@ def _finish(
     if not len(keep):
         return
     xi, node, n_a, n_b = xi[keep], node[keep], n_a[keep], n_b[keep]
-    value = leaf_values[node] * weights[bi[keep]][:, None]  # (E, n_out)
+    value = game.leaf_values[node] * game.weights[bi[keep]][:, None]  # (E, n_out)
+    coef_a, coef_b = coef
+    n_units = game.n_units
     size = flat.shape[0]
     one = np.uint64(1)
     for sets, coef in ((on_x[keep], coef_a[n_a, n_b]), (on_b[keep], coef_b[n_a, n_b])):

@@ -14,7 +14,6 @@ output).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,17 +271,9 @@ class TreeMarginModel(BaseModel):
         self._allow_missing = model.allow_missing
         self._output_names = margin_names(self.function)
         self._identity = model.identity
+        #: Largest difference from the graph seen by :meth:`check` (None: not checked yet).
+        #: Two threads predicting first may both check; the check is the same either way.
         self._checked: float | None = None
-        self._check_lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_check_lock", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._check_lock = threading.Lock()
 
     @property
     def input_dtype(self) -> np.dtype:
@@ -291,8 +282,7 @@ class TreeMarginModel(BaseModel):
     def check(self, X: pd.DataFrame | np.ndarray, what: str = "the rows given") -> float:
         """Compare the margins' image with the graph's output on ``X`` (see TreeFunction)."""
         worst = self.function.check(self.onnx_model, X, what)
-        with self._check_lock:
-            self._checked = worst if self._checked is None else max(self._checked, worst)
+        self._checked = worst if self._checked is None else max(self._checked, worst)
         return worst
 
     def _predict_chunk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
