@@ -392,7 +392,8 @@ class ONNXModel(BaseModel):
             hits = [n for n in names if any(h in n.lower() for h in _MARGIN_HINTS)]
             if not hits:
                 raise ConfigurationError(
-                    f"the graph has no margin / raw-score output; outputs: {names}"
+                    f"the graph has no margin / raw-score output; outputs: {names} (the "
+                    "margin of a tree ensemble: sx.TreeMarginModel(ONNXModel(path)))"
                 )
             chosen = hits[0]
         elif output in by_name:

@@ -160,18 +160,20 @@ def test_binary_margin_is_the_graphs_log_odds_through_onnxruntime():
     assert np.abs(mine - brute).max() <= 1e-5 * np.abs(brute).max()  # float32 logit noise
 
 
-def test_margin_equals_tree_explainer_at_forty_features():
+@pytest.mark.parametrize("d", [40, 70])  # 70: the unit sets span two 64-bit words
+def test_margin_equals_tree_explainer_at_forty_features(d):
     import shap
     import xgboost
 
     from surrogate_xai.adapters.xgboost import to_onnx
 
-    X, y, score = _data(n=400, d=40, seed=3)
+    X, y, score = _data(n=400, d=d, seed=3)
     X = X.astype(np.float32).astype(np.float64)
-    for est, target in (
-        (xgboost.XGBRegressor(n_estimators=40, max_depth=4), score),
-        (xgboost.XGBClassifier(n_estimators=40, max_depth=4), y),
-    ):
+    score = score + X.iloc[:, -5:].sum(axis=1).to_numpy()  # features beyond the 64th matter
+    models = [(xgboost.XGBRegressor(n_estimators=40, max_depth=4), score)]
+    if d == 40:
+        models.append((xgboost.XGBClassifier(n_estimators=40, max_depth=4), y))
+    for est, target in models:
         est.fit(X, target)
         model = sx.TreeMarginModel(to_onnx(est, X))
         B, R = X.iloc[:100], X.iloc[200:206]

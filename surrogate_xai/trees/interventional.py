@@ -127,54 +127,67 @@ def _walk(
     """Walk all trees for the pairs ``xs × bs`` and add their values into ``out``.
 
     A walk's assignment is two bit sets over the units, ``on_x`` (only ``x`` passes: set A)
-    and ``on_b`` (set B), one uint64 word per 64 units.
+    and ``on_b`` (set B): one uint64 per walk for up to 64 units, else one row of words.
     """
     e, units, n_units = game.ensemble, game.units, game.n_units
     T = e.n_trees
     n_words = -(-n_units // 64)
-    # Entries ordered by explained row, then background row, then tree.
-    xi = np.repeat(xs, len(bs) * T)
-    bi = np.tile(np.repeat(bs, T), len(xs))
-    node = np.tile(e.roots, len(xs) * len(bs))
-    on_x = np.zeros((len(node), n_words), dtype=np.uint64)
-    on_b = np.zeros((len(node), n_words), dtype=np.uint64)
     n_nodes = dec_x.shape[1]
-    flat_x, flat_b = dec_x.ravel(), game.dec_b.ravel()
+    x_base = xs[0]
+    # Entries ordered by explained row, then background row, then tree. A walk keeps the
+    # offsets of its two rows in the flattened decision tables.
+    px = np.repeat((xs - x_base) * n_nodes, len(bs) * T)
+    pb = np.tile(np.repeat(bs * n_nodes, T), len(xs))
+    node = np.tile(e.roots, len(xs) * len(bs))
+    shape = (len(node),) if n_words == 1 else (len(node), n_words)
+    on_x = np.zeros(shape, dtype=np.uint64)
+    on_b = np.zeros(shape, dtype=np.uint64)
+    flat_x, flat_b = dec_x[x_base:].ravel(), game.dec_b.ravel()
+    child = np.stack([e.false_next, e.true_next], axis=1).ravel()  # [node * 2 + went true]
     word = units // 64
     bit = np.left_shift(np.uint64(1), (units % 64).astype(np.uint64))
-    x_base = xs[0]
     flat = out.reshape(out.shape[0] * n_units, -1)[x_base * n_units :]
     while len(node):
         leaf = e.is_leaf[node]
         if leaf.any():
             done = np.flatnonzero(leaf)
             _finish(
-                game, xi[done] - x_base, bi[done], node[done], on_x[done], on_b[done], coef, flat
-            )
+                game, px[done] // n_nodes, pb[done] // n_nodes, node[done], on_x[done],
+                on_b[done], coef, flat,
+            )  # fmt: skip
             go = ~leaf
-            xi, bi, node, on_x, on_b = xi[go], bi[go], node[go], on_x[go], on_b[go]
+            px, pb, node, on_x, on_b = px[go], pb[go], node[go], on_x[go], on_b[go]
             if not len(node):
                 break
-        gx = flat_x[xi * n_nodes + node]
-        gb = flat_b[bi * n_nodes + node]
-        to_x = np.where(gx, e.true_next[node], e.false_next[node])
-        to_b = np.where(gb, e.true_next[node], e.false_next[node])
-        w, m = word[node], bit[node]
-        rows = np.arange(len(node))
-        in_a = (on_x[rows, w] & m) != 0
-        in_b = (on_b[rows, w] & m) != 0
+        gx = flat_x[px + node]
+        gb = flat_b[pb + node]
+        to_x = child[2 * node + gx]
+        to_b = child[2 * node + gb]
+        m = bit[node]
+        if n_words == 1:
+            in_a = (on_x & m) != 0
+            assigned = ((on_x | on_b) & m) != 0
+        else:
+            rows, w = np.arange(len(node)), word[node]
+            in_a = (on_x[rows, w] & m) != 0
+            assigned = ((on_x[rows, w] | on_b[rows, w]) & m) != 0
         same = gx == gb
+        fork = np.flatnonzero(~same & ~assigned)
         node = np.where(same | in_a, to_x, to_b)
-        fork = np.flatnonzero(~same & ~in_a & ~in_b)
         if len(fork):
             # The walk goes on to x's side with the unit in A, a copy to b's with it in B.
-            fw, fm = w[fork], m[fork]
+            fm = m[fork]
             copy_x, copy_b = on_x[fork], on_b[fork]
-            copy_b[np.arange(len(fork)), fw] |= fm
-            on_x[fork, fw] |= fm
+            if n_words == 1:
+                copy_b |= fm
+                on_x[fork] |= fm
+            else:
+                fw = w[fork]
+                copy_b[np.arange(len(fork)), fw] |= fm
+                on_x[fork, fw] |= fm
             node[fork] = to_x[fork]
-            xi = np.concatenate([xi, xi[fork]])
-            bi = np.concatenate([bi, bi[fork]])
+            px = np.concatenate([px, px[fork]])
+            pb = np.concatenate([pb, pb[fork]])
             node = np.concatenate([node, to_b[fork]])
             on_x = np.concatenate([on_x, copy_x])
             on_b = np.concatenate([on_b, copy_b])
@@ -191,6 +204,7 @@ def _finish(
     flat: np.ndarray,
 ) -> None:
     """Add the closed-form values of the leaves reached into ``flat`` (rows × units)."""
+    on_x, on_b = on_x.reshape(len(on_x), -1), on_b.reshape(len(on_b), -1)
     n_a = np.bitwise_count(on_x).sum(axis=1, dtype=np.intp)
     n_b = np.bitwise_count(on_b).sum(axis=1, dtype=np.intp)
     keep = np.flatnonzero((n_a + n_b) > 0)

@@ -279,6 +279,19 @@ class TreeMarginModel(BaseModel):
     def input_dtype(self) -> np.dtype:
         return self.onnx_model.input_dtype
 
+    @property
+    def model_bytes(self) -> bytes:
+        """The ONNX bytes the trees were read from."""
+        return self.onnx_model.model_bytes
+
+    def input_limits(self) -> dict[str, tuple[float, float]]:
+        """The graph's input ranges (see :meth:`ONNXModel.input_limits`)."""
+        return self.onnx_model.input_limits()
+
+    def check_input_range(self, X: pd.DataFrame | np.ndarray, what: str = "X") -> None:
+        """Refuse values the graph's input cannot hold (see ONNXModel.check_input_range)."""
+        self.onnx_model.check_input_range(X, what)
+
     def check(self, X: pd.DataFrame | np.ndarray, what: str = "the rows given") -> float:
         """Compare the margins' image with the graph's output on ``X`` (see TreeFunction)."""
         worst = self.function.check(self.onnx_model, X, what)
