@@ -214,23 +214,28 @@ def _finish(
     value = game.leaf_values[node] * game.weights[bi[keep]][:, None]  # (E, n_out)
     coef_a, coef_b = coef
     n_units = game.n_units
-    size = flat.shape[0]
     one = np.uint64(1)
-    for sets, coef in ((on_x[keep], coef_a[n_a, n_b]), (on_b[keep], coef_b[n_a, n_b])):
+    cells: list[np.ndarray] = []
+    shares: list[np.ndarray] = []
+    walks: list[np.ndarray] = []
+    for sets, share in ((on_x[keep], coef_a[n_a, n_b]), (on_b[keep], coef_b[n_a, n_b])):
         for w in range(sets.shape[1]):
             # Peel off the lowest set bit of every walk's word until none is left: each
-            # round adds one unit per walk (a path has at most depth units).
+            # round gives one unit per walk (a path has at most depth units).
             bits = sets[:, w].copy()
             live = np.flatnonzero(bits)
             while len(live):
                 word = bits[live]
                 low = word & (~word + one)
-                unit = np.bitwise_count(low - one).astype(np.intp) + 64 * w
-                cell = xi[live] * n_units + unit
-                share = coef[live]
-                for o in range(value.shape[1]):
-                    flat[:, o] += np.bincount(cell, weights=share * value[live, o], minlength=size)[
-                        :size
-                    ]
+                cells.append(xi[live] * n_units + np.bitwise_count(low - one) + 64 * w)
+                shares.append(share[live])
+                walks.append(live)
                 bits[live] = word ^ low
                 live = live[bits[live] != 0]
+    # One sum per output; a cell's terms come in an order fixed by its own row's walks.
+    cell = np.concatenate(cells)
+    share = np.concatenate(shares)
+    walk = np.concatenate(walks)
+    size = flat.shape[0]
+    for o in range(value.shape[1]):
+        flat[:, o] += np.bincount(cell, weights=share * value[walk, o], minlength=size)[:size]
