@@ -15,6 +15,7 @@ naming the node: the trees are read exactly or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -119,27 +120,38 @@ class Ensemble:
         out[:, inner] = cond
         return out
 
+    @cached_property
+    def _modes(self) -> tuple[int, ...]:
+        """The split modes the interior nodes use."""
+        return tuple(int(m) for m in np.unique(self.mode[~self.is_leaf]))
+
+    @cached_property
+    def _tracks_missing(self) -> bool:
+        return bool(self.missing_true.any())
+
     def _holds(self, v: np.ndarray, nodes: np.ndarray) -> np.ndarray:
         """Whether values ``v`` pass the tests of ``nodes`` (same shapes, or broadcast)."""
-        t, mode = self.threshold[nodes], self.mode[nodes]
-        present = np.unique(mode)
+        t, modes = self.threshold[nodes], self._modes
         with np.errstate(invalid="ignore"):
-            if len(present) == 1 and present[0] != MEMBER:
-                go = _COMPARE[int(present[0])](v, t)
+            if len(modes) == 1 and modes[0] != MEMBER:
+                go = _COMPARE[modes[0]](v, t)
             else:
+                mode = self.mode[nodes]
                 go = np.zeros(np.broadcast_shapes(v.shape, t.shape), dtype=bool)
-                for m in present.tolist():
+                for m in modes:
                     if m != MEMBER:
                         go |= (mode == m) & _COMPARE[m](v, t)
-        member = np.broadcast_to(mode == MEMBER, go.shape)
-        if member.any():
+        if MEMBER in modes:
+            member = np.broadcast_to(self.mode[nodes] == MEMBER, go.shape)
             where = np.nonzero(member)
             owner = np.broadcast_to(nodes, go.shape)[where]
             go[where] = [
                 bool(np.isin(val, self.members[self.member_of[k]]))
                 for val, k in zip(np.broadcast_to(v, go.shape)[where], owner, strict=True)
             ]
-        return np.asarray(go | (self.missing_true[nodes] & np.isnan(v)))
+        if self._tracks_missing:
+            go = go | (self.missing_true[nodes] & np.isnan(v))
+        return np.asarray(go)
 
     def leaves(self, Z: np.ndarray, chunk: int = 16_384) -> np.ndarray:
         """The leaf each row reaches in each tree, shape ``(n_samples, n_trees)``."""
@@ -160,10 +172,15 @@ class Ensemble:
             out[start : start + chunk] = node.reshape(len(z), self.n_trees)
         return out
 
-    def margins(self, Z: np.ndarray) -> np.ndarray:
-        """Raw scores before the post-transform, shape ``(n_samples, n_targets)``."""
+    def margins(self, Z: np.ndarray, targets: list[int] | None = None) -> np.ndarray:
+        """Raw scores before the post-transform, shape ``(n_samples, n_targets)`` (or only
+        the columns ``targets``)."""
+        cols = list(range(self.n_targets)) if targets is None else targets
         leaf = self.leaves(Z)
-        return self.base_values + self.leaf_values[leaf].sum(axis=1)
+        out = np.empty((len(leaf), len(cols)))
+        for k, t in enumerate(cols):
+            out[:, k] = self.base_values[t] + self.leaf_values[:, t][leaf].sum(axis=1)
+        return out
 
 
 _COMPARE = (

@@ -159,7 +159,7 @@ class TreeFunction:
         return [arr[:, j] for j in range(arr.shape[1])]
 
     def margins_of(self, Z: np.ndarray) -> np.ndarray:
-        return self.ensemble.margins(Z)[:, self.output.margin_targets]
+        return self.ensemble.margins(Z, self.output.margin_targets)
 
     def check(self, model: ONNXModel, X: pd.DataFrame | np.ndarray, what: str) -> float:
         """Compare the parsed trees with the graph's output on (up to CHECK_ROWS) rows of
