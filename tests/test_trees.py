@@ -10,6 +10,7 @@ d = 40, where XGBoost's float32 thresholds make it agree with the float32 graph.
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -354,6 +355,10 @@ def test_exact_values_do_not_depend_on_the_batch(wide_classifier):
     together = explainer.explain(R).values
     alone = np.concatenate([explainer.explain(R.iloc[[i]]).values for i in range(len(R))])
     assert np.array_equal(together, alone)
+    # Shipped to a worker (Dask pickles the fitted explainer) and in partitions: same bits.
+    shipped = pickle.loads(pickle.dumps(explainer))
+    assert np.array_equal(shipped.explain(R).values, together)
+    assert np.array_equal(sx.explain_batch(explainer, R, partition_rows=5).values, together)
     weighted = sx.Background(B, weights=np.arange(1.0, 61.0))
     exp = sx.TreeSHAP().fit(margin, weighted).explain(R.iloc[:2])
     brute = sx.ExactSHAP().fit(margin, weighted).explain(R.iloc[:2])
