@@ -150,9 +150,10 @@ def agreement(run: _report.Run) -> list[dict]:
             te = te if te.ndim == 3 else te[:, :, None]
             if te.shape[0] != len(R):  # shap < 0.45 layout: (outputs, rows, features)
                 te = np.moveaxis(te, 0, -1)
-            # One raw score for two classes (shap) against a score per class (CatBoost's
-            # graph): compare the last class's.
-            mine = mt.values[:, :, -te.shape[2] :]
+            # One score for two classes on one side and one per class on the other (shap on
+            # a random forest, CatBoost's graph): compare the last class's.
+            k = min(te.shape[2], mt.values.shape[2])
+            mine, te = mt.values[:, :, -k:], te[:, :, -k:]
             vs_te: float | str = float(np.abs(mine - te).max() / np.abs(te).max())
         except Exception as exc:  # an oracle that does not take this model
             vs_te = f"n/a ({type(exc).__name__})"

@@ -25,6 +25,7 @@ whatever the batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from math import factorial
 
 import numpy as np
@@ -83,6 +84,36 @@ class TreeGame:
     dec_b: np.ndarray
     weights: np.ndarray
 
+    @cached_property
+    def layout(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``tree_of``, ``slot``, ``slot_unit``: each node's tree, the position of its unit
+        among the units its tree tests, and each tree's units by position (-1 padded).
+
+        Walks record their units as bits of these per-tree positions: a tree of depth 6
+        tests at most 63 units, so one 64-bit word holds a walk's sets whatever ``d`` is.
+        """
+        e = self.ensemble
+        tree_of = np.full(len(e.feature), -1, dtype=np.intp)
+        level = e.roots
+        tree_of[level] = np.arange(e.n_trees)
+        while len(level):
+            level = level[~e.is_leaf[level]]
+            for nxt in (e.true_next[level], e.false_next[level]):
+                tree_of[nxt] = tree_of[level]
+            level = np.unique(np.concatenate([e.true_next[level], e.false_next[level]]))
+        inner = np.flatnonzero(~e.is_leaf)
+        pairs = np.unique(np.stack([tree_of[inner], self.units[inner]], axis=1), axis=0)
+        counts = np.bincount(pairs[:, 0], minlength=e.n_trees)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.arange(len(pairs)) - starts[pairs[:, 0]]
+        slot_unit = np.full((e.n_trees, max(int(counts.max(initial=0)), 1)), -1, dtype=np.intp)
+        slot_unit[pairs[:, 0], rank] = pairs[:, 1]
+        slot = np.full(len(e.feature), -1, dtype=np.intp)
+        key = tree_of[inner] * (self.n_units + 1) + self.units[inner]
+        order = pairs[:, 0] * (self.n_units + 1) + pairs[:, 1]  # sorted, as np.unique sorts
+        slot[inner] = rank[np.searchsorted(order, key)]
+        return tree_of, slot, slot_unit
+
 
 def interventional_values(
     game: TreeGame, dec_x: np.ndarray, background_chunk: int | None = None
@@ -126,12 +157,14 @@ def _walk(
 ) -> None:
     """Walk all trees for the pairs ``xs × bs`` and add their values into ``out``.
 
-    A walk's assignment is two bit sets over the units, ``on_x`` (only ``x`` passes: set A)
-    and ``on_b`` (set B): one uint64 per walk for up to 64 units, else one row of words.
+    A walk's assignment is two bit sets over its tree's units, ``on_x`` (only ``x`` passes:
+    set A) and ``on_b`` (set B): one uint64 per walk when every tree tests at most 64 units
+    (any tree of depth <= 6), else one row of words.
     """
-    e, units, n_units = game.ensemble, game.units, game.n_units
+    e = game.ensemble
     T = e.n_trees
-    n_words = -(-n_units // 64)
+    _, slot, slot_unit = game.layout
+    n_words = -(-slot_unit.shape[1] // 64)
     n_nodes = dec_x.shape[1]
     x_base = xs[0]
     # Entries ordered by explained row, then background row, then tree. A walk keeps the
@@ -144,9 +177,9 @@ def _walk(
     on_b = np.zeros(shape, dtype=np.uint64)
     flat_x, flat_b = dec_x[x_base:].ravel(), game.dec_b.ravel()
     child = np.stack([e.false_next, e.true_next], axis=1).ravel()  # [node * 2 + went true]
-    word = units // 64
-    bit = np.left_shift(np.uint64(1), (units % 64).astype(np.uint64))
-    flat = out.reshape(out.shape[0] * n_units, -1)[x_base * n_units :]
+    word = slot // 64
+    bit = np.left_shift(np.uint64(1), (slot % 64).astype(np.uint64))
+    flat = out.reshape(out.shape[0] * game.n_units, -1)[x_base * game.n_units :]
     while len(node):
         leaf = e.is_leaf[node]
         if leaf.any():
@@ -203,7 +236,10 @@ def _finish(
     coef: tuple[np.ndarray, np.ndarray],
     flat: np.ndarray,
 ) -> None:
-    """Add the closed-form values of the leaves reached into ``flat`` (rows × units)."""
+    """Add the closed-form values of the leaves reached into ``flat`` (rows × units).
+
+    A walk's bits are positions among its tree's units (``TreeGame.layout``).
+    """
     on_x, on_b = on_x.reshape(len(on_x), -1), on_b.reshape(len(on_b), -1)
     n_a = np.bitwise_count(on_x).sum(axis=1, dtype=np.intp)
     n_b = np.bitwise_count(on_b).sum(axis=1, dtype=np.intp)
@@ -214,6 +250,8 @@ def _finish(
     value = game.leaf_values[node] * game.weights[bi[keep]][:, None]  # (E, n_out)
     coef_a, coef_b = coef
     n_units = game.n_units
+    tree_of, _, slot_unit = game.layout
+    tree = tree_of[node]
     one = np.uint64(1)
     cells: list[np.ndarray] = []
     shares: list[np.ndarray] = []
@@ -227,7 +265,8 @@ def _finish(
             while len(live):
                 word = bits[live]
                 low = word & (~word + one)
-                cells.append(xi[live] * n_units + np.bitwise_count(low - one) + 64 * w)
+                position = np.bitwise_count(low - one).astype(np.intp) + 64 * w
+                cells.append(xi[live] * n_units + slot_unit[tree[live], position])
                 shares.append(share[live])
                 walks.append(live)
                 bits[live] = word ^ low
