@@ -450,3 +450,26 @@ def test_cli_method_tree_explains_records_and_replays(gbm_regressor, tmp_path, c
     assert (
         sxai_here(*replay, "--background", "ref.csv", cwd=tmp_path, capsys=capsys).returncode == 0
     )
+
+
+def test_walks_over_trees_testing_more_than_64_units_use_several_words(wide_classifier):
+    """The multi-word bit sets give the same values as one word (positions moved past 64)."""
+    from surrogate_xai.trees.interventional import TreeGame, interventional_values
+
+    model, X = wide_classifier
+    explainer = sx.TreeSHAP().fit(sx.TreeMarginModel(model), X.iloc[:30])
+    game = explainer.trees_.game
+    function = explainer.trees_.function
+    dec_x = function.ensemble.decisions(function.features(function.frame_columns(X.iloc[300:305])))
+    one_word = interventional_values(game, dec_x)
+    tree_of, slot, slot_unit = game.layout
+    wide = TreeGame(
+        **{
+            f: getattr(game, f)
+            for f in ("ensemble", "leaf_values", "units", "n_units", "dec_b", "weights")
+        }
+    )
+    padded = np.full((slot_unit.shape[0], 64 + slot_unit.shape[1]), -1)
+    padded[:, 64:] = slot_unit
+    wide.__dict__["layout"] = (tree_of, np.where(slot >= 0, slot + 64, -1), padded)
+    assert np.array_equal(interventional_values(wide, dec_x), one_word)
