@@ -345,6 +345,8 @@ def test_control_variate_path_is_calibrated_deterministic_and_says_so(wide_class
     again = sx.TreeSHAP(max_evals=3_000, random_state=7).fit(model, B)
     alone = np.concatenate([again.explain(R.iloc[[i]]).values for i in (3, 2, 1, 0)])[::-1]
     assert np.array_equal(alone, exp.values)
+    threads = sx.TreeSHAP(max_evals=3_000, random_state=7, n_jobs=2).fit(model, B).explain(R)
+    assert np.array_equal(threads.values, exp.values)
 
 
 def test_exact_values_do_not_depend_on_the_batch(wide_classifier):
