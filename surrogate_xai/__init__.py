@@ -14,13 +14,23 @@ from .exceptions import (
     NotFittedError,
     SurrogateXAIError,
     TooManyFeaturesError,
+    TreeGraphError,
 )
-from .explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP, ShapKernel
+from .explainers import (
+    LIME,
+    ExactSHAP,
+    KernelSHAP,
+    LocalSurrogate,
+    PermutationSHAP,
+    ShapKernel,
+    TreeSHAP,
+)
 from .explanation import Diagnostics, Explanation, Provenance
 from .model import BaseModel, FunctionModel, Model
 from .onnx_model import ONNXModel
 from .parity import ParityReport, check_parity
 from .reasons import DecisionReasons, Reason, ReasonCatalogue, reason_codes
+from .trees import TreeMarginModel
 
 # The global views (scikit-learn surrogates, plots) cost most of the import time and are not
 # needed to explain, record or serve; they load on first use, so `sxai --help` and the service
@@ -109,6 +119,9 @@ __all__ = [
     "ShapKernel",
     "SurrogateXAIError",
     "TooManyFeaturesError",
+    "TreeGraphError",
+    "TreeMarginModel",
+    "TreeSHAP",
     "accumulated_local_effects",
     "check_parity",
     "compare",

@@ -137,3 +137,9 @@ class StoreDamagedError(TamperedRecordError):
 
 class ReplayRefusedError(AuditError):
     """The model or background given for a replay is not the one the record names."""
+
+
+class TreeGraphError(ModelLoadError):
+    """An ONNX graph whose tree ensemble (or what surrounds it) cannot be followed exactly:
+    an unknown split mode or aggregate, a preprocessing node that mixes columns, an output
+    that the parsed trees do not reproduce. The message names the node and the reason."""

@@ -345,7 +345,8 @@ def choose_output(
         hits = [o for o in outs if any(h in o.name.lower() for h in _MARGIN_HINTS)]
         if not hits:
             raise ConfigurationError(
-                f"the graph has no margin / raw-score output; outputs: {names}"
+                f"the graph has no margin / raw-score output; outputs: {names} (the "
+                "margin of a tree ensemble: sx.TreeMarginModel(ONNXModel(path)))"
             )
         return OutputChoice(hits[0], "its name says it holds raw scores (margin)")
     if output is not None:

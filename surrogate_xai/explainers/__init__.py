@@ -9,6 +9,7 @@ from .lime_backend import LIME
 from .local import LocalSurrogate
 from .permutation import PermutationSHAP
 from .shap_backend import ShapKernel
+from .trees import TreeSHAP
 
 __all__ = [
     "LIME",
@@ -17,4 +18,5 @@ __all__ = [
     "LocalSurrogate",
     "PermutationSHAP",
     "ShapKernel",
+    "TreeSHAP",
 ]

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from ..exceptions import ConfigurationError, ModelError
 from ..explanation import Explanation
+from ..tabular import Codebook
 from ..validation import check_int, check_number
 from ._design import BlockDesign
 from ._engine import Problem, RowResult, explain_row
@@ -63,27 +64,13 @@ class DesignExplainer(BaseExplainer):
     # -- explaining --------------------------------------------------------------------------
     def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
         frame, bg_frame, codebook = self.prepare(X)
-        model = self.model_
         # A model may take its rows in a narrower type (an ONNX graph with a float32 input):
         # building them in that type halves the memory traffic and changes no value the
         # model sees.
-        dtype = model.input_dtype
-        X_enc = codebook.encode(frame).astype(dtype, copy=False)
+        X_enc = codebook.encode(frame).astype(self.model_.input_dtype, copy=False)
         seed = self.call_seed()
         design = cached_design(self, len(self.feature_names_), len(self.background_), seed)
-
-        def predict(rows: np.ndarray) -> np.ndarray:
-            return model.predict(codebook.decode(rows))
-
-        problem = Problem(
-            predict=predict,
-            background=codebook.encode(bg_frame).astype(dtype, copy=False),
-            f_background=self.background_predictions_,
-            weights=self.background_.weights,
-            base_value=self.base_values_,
-            unit_index=self.unit_index_,
-            n_units=len(self.feature_names_),
-        )
+        problem = self.problem(codebook, bg_frame)
         per_round = max(1, self.batch_rows // max(design.rows_per_block, 1))
         tol = self.tolerance()
 
@@ -100,7 +87,40 @@ class DesignExplainer(BaseExplainer):
         else:
             with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
                 results = list(pool.map(one, range(len(X_enc))))
+        return self.from_rows(frame, results, design, seed)
+
+    def problem(self, codebook: Codebook, bg_frame: pd.DataFrame) -> Problem:
+        """The fixed part of one call: the model through the codebook, the background."""
+        model = self.model_
+        dtype = model.input_dtype
+
+        def predict(rows: np.ndarray) -> np.ndarray:
+            return model.predict(codebook.decode(rows))
+
+        return Problem(
+            predict=predict,
+            background=codebook.encode(bg_frame).astype(dtype, copy=False),
+            f_background=self.background_predictions_,
+            weights=self.background_.weights,
+            base_value=self.base_values_,
+            unit_index=self.unit_index_,
+            n_units=len(self.feature_names_),
+        )
+
+    def from_rows(
+        self,
+        frame: pd.DataFrame,
+        results: list[RowResult],
+        design: BlockDesign,
+        seed: int | None,
+        *,
+        exact: bool | None = None,
+        extra: dict[str, Any] | None = None,
+        design_fields: dict[str, Any] | None = None,
+    ) -> Explanation:
+        """The explanation of rows the engine (or a subclass's own path) explained."""
         f_x = np.stack([r.f_x for r in results])
+        exact = design.exact if exact is None else exact
         return self.assemble(
             frame,
             values=np.stack([r.values for r in results]),
@@ -110,14 +130,16 @@ class DesignExplainer(BaseExplainer):
             model_evaluations=np.array([r.evaluations for r in results]),
             converged=np.array([r.converged for r in results]),
             blocks=np.array([r.blocks_used for r in results]),
-            exact=design.exact,
+            exact=exact,
             seed=seed,
             design={
                 "blocks": design.n_blocks,
                 "rows_per_block": design.rows_per_block,
                 "background_passes": design.cycles,
-                "exact": design.exact,
+                "exact": exact,
+                **(design_fields or {}),
             },
+            extra=extra,
         )
 
 

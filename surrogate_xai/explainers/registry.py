@@ -136,6 +136,13 @@ BUILTIN: tuple[Estimator, ...] = (
         service_safe=True,
     ),
     Estimator(
+        "tree",
+        "surrogate_xai.explainers.trees:TreeSHAP",
+        "exact values read from an ONNX graph's tree ensembles (sampled with a control "
+        "variate where the output is not affine in the trees)",
+        service_safe=True,
+    ),
+    Estimator(
         "local-surrogate",
         "surrogate_xai.explainers.local:LocalSurrogate",
         "LIME-style local surrogate with its fidelity",
