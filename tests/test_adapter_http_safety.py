@@ -22,6 +22,8 @@ from surrogate_xai.adapters.http import (
 )
 from tests.http_servers import ModelServer, started
 
+pytestmark = pytest.mark.reliability  # part of the reliability suite (tests/reliability.py)
+
 NAMES = [f"x{j}" for j in range(6)]
 SECRET = "k3y-Zq81-secret"
 FAST_RETRY = {"backoff": 0.005, "max_backoff": 0.05, "random_state": 0}

@@ -23,6 +23,8 @@ from surrogate_xai.exceptions import (
     SurrogateXAIError,
 )
 
+pytestmark = pytest.mark.reliability  # part of the reliability suite (tests/reliability.py)
+
 
 def _model(nodes, inputs, outputs, initializers=(), opset=17) -> bytes:
     graph = helper.make_graph(nodes, "crafted", inputs, outputs, initializer=list(initializers))
@@ -236,15 +238,17 @@ def cli_files(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["noinputs.onnx", "bomb.onnx"])
 @pytest.mark.parametrize("command", ["explain", "serve"])
-def test_the_cli_gives_one_line_for_a_crafted_file(cli_files, name, command):
+def test_the_cli_gives_one_line_for_a_crafted_file(cli_files, name, command, attack):
     args = [name, "--background", "rows.csv"]
     args += ["--data", "rows.csv"] if command == "explain" else ["--port", "0", "--no-auth"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "surrogate_xai.cli", command, *args],
-        capture_output=True,
-        text=True,
-        cwd=cli_files,
-        timeout=120,
+    proc = attack.cli(
+        subprocess.run(
+            [sys.executable, "-m", "surrogate_xai.cli", command, *args],
+            capture_output=True,
+            text=True,
+            cwd=cli_files,
+            timeout=120,
+        )
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
