@@ -16,6 +16,11 @@ class InputError(SurrogateXAIError, ValueError):
     """The data handed to a model or an explainer cannot be used as it is."""
 
 
+class OutputWriteError(InputError, OSError):
+    """An output file could not be written (a full disk, a folder that is not writable); the
+    path is named and nothing half-written is left. Also an ``OSError``, as any failed write."""
+
+
 class MissingColumnError(InputError):
     """A column the model needs is absent from the input."""
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .exceptions import InputError
+from .exceptions import OutputWriteError
 from .output_files import output_mode, write_target
 
 PREFIX = ".sxai-staging-"
@@ -118,7 +118,7 @@ class StagedFiles:
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            raise InputError(f"{path}: {_message(exc)}") from exc
+            raise OutputWriteError(f"{path}: {_message(exc)}") from exc
 
     def seal(self, record_ids: Sequence[str] | None = None, store: str | None = None) -> None:
         """Write each staging folder's manifest: from here on a dead run's files are finished
@@ -139,14 +139,14 @@ class StagedFiles:
                     os.fsync(fh.fileno())
                 _fsync_folder(stage.folder)
             except OSError as exc:
-                raise InputError(f"{stage.folder.parent}: {_message(exc)}") from exc
+                raise OutputWriteError(f"{stage.folder.parent}: {_message(exc)}") from exc
 
     def commit(self) -> list[Path]:
         """Rename every staged file into place; returns the final paths (as given).
 
         Every rename is attempted even when one fails (after the audit records are committed
         each output that can be written must be), then the failures are reported together:
-        :class:`InputError` naming each output that was not written and why.
+        :class:`OutputWriteError` naming each output that was not written and why.
         """
         done: list[Path] = []
         failed: list[str] = []
@@ -168,7 +168,7 @@ class StagedFiles:
                 f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
             )
             written = f"; the other {len(done)} outputs were written" if done else ""
-            raise InputError(f"not written: {shown}{written}")
+            raise OutputWriteError(f"not written: {shown}{written}")
         return done
 
     def discard(self) -> None:

@@ -311,7 +311,7 @@ def test_write_html_failure_leaves_old_file_and_no_temp(
         assert Path(src).read_text(encoding="utf-8") == "<p>new</p>"  # fully written first
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("surrogate_xai.report._html.os.replace", refuse)
+    monkeypatch.setattr("surrogate_xai.staging.os.replace", refuse)
     with pytest.raises(OSError, match="No space left"):
         write_html(target, "<p>new</p>")
     assert target.read_text(encoding="utf-8") == "<p>old</p>"

@@ -410,17 +410,21 @@ class AuditStore:
                 raise RecordNotFoundError(f"no record {record_id!r} in the audit store")
             return self._checked(conn, row, self._head(conn))
 
-    def find(self, decision_id: str) -> list[str]:
-        """Ids of the records of a decision on the chain, oldest first (each one checked)."""
+    def _on_chain(self, column: Any, value: str) -> list[dict[str, Any]]:
+        """The records whose ``column`` is ``value``, within the chain, each one checked."""
         with self._reading("cannot read the audit store") as conn:
             head = self._head(conn)
             rows = conn.execute(
                 select(RECORDS)
-                .where(RECORDS.c.decision_id == decision_id)
+                .where(column == value)
                 .where(RECORDS.c.sequence.between(1, head.sequence))
                 .order_by(RECORDS.c.sequence)
             ).all()
-            return [self._checked(conn, row, head)["record_id"] for row in rows]
+            return [self._checked(conn, row, head) for row in rows]
+
+    def find(self, decision_id: str) -> list[str]:
+        """Ids of the records of a decision on the chain, oldest first (each one checked)."""
+        return [r["record_id"] for r in self._on_chain(RECORDS.c.decision_id, decision_id)]
 
     def records(self, batch_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record on the chain (or a batch's), in chain order, each one checked.
@@ -432,16 +436,7 @@ class AuditStore:
         that is not sound.
         """
         if batch_id is not None:
-            with self._reading("cannot read the audit store") as conn:
-                head = self._head(conn)
-                rows = conn.execute(
-                    select(RECORDS)
-                    .where(RECORDS.c.batch_id == batch_id)
-                    .where(RECORDS.c.sequence.between(1, head.sequence))
-                    .order_by(RECORDS.c.sequence)
-                ).all()
-                checked = [self._checked(conn, row, head) for row in rows]
-            yield from checked
+            yield from self._on_chain(RECORDS.c.batch_id, batch_id)
             return
         expected, prev, end = 1, GENESIS_HASH, None
         while True:

@@ -41,6 +41,9 @@ class BaseExplainer:
 
     #: The method's name in provenance, audit records and the registry.
     method: ClassVar[str] = "base"
+    #: For a method that cannot attribute to feature groups: what to use instead (``fit``
+    #: refuses ``feature_groups`` naming it).
+    no_groups: ClassVar[str | None] = None
 
     # -- parameters (scikit-learn's get_params convention) ------------------------------------
     @classmethod
@@ -107,6 +110,10 @@ class BaseExplainer:
             One attribution per group; columns in no group are attributed on their own.
         """
         self.validate_params()
+        if feature_groups and self.no_groups is not None:
+            raise ConfigurationError(
+                f"{type(self).__name__} does not support feature_groups; use {self.no_groups}"
+            )
         if not isinstance(model, Model):
             raise ConfigurationError(
                 f"model must implement the Model protocol (predict, feature_names, ...); "

@@ -71,6 +71,7 @@ class LIME(SeededExplainer):
     """
 
     method = "lime"
+    no_groups = "LocalSurrogate"
 
     def __init__(
         self,
@@ -122,9 +123,7 @@ class LIME(SeededExplainer):
         feature_groups: Mapping[str, Sequence[str]] | None = None,
     ) -> LIME:
         """Bind ``model`` and ``background`` (lime's ``training_data``)."""
-        if feature_groups:
-            raise ConfigurationError("LIME does not support feature_groups; use LocalSurrogate")
-        super().fit(model, background)
+        super().fit(model, background, feature_groups)
         if not self.background_.uniform:
             raise ConfigurationError(
                 "lime takes no row weights: pass the background rows themselves, not a weighted "

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from ..background import Background
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
-from ..model import Model
 from .base import SeededExplainer
 
 
@@ -35,6 +32,7 @@ class ShapKernel(SeededExplainer):
     """
 
     method = "shap-kernel"
+    no_groups = "KernelSHAP"
 
     def __init__(
         self, *, nsamples: int | Literal["auto"] = "auto", random_state: Any = None
@@ -52,17 +50,6 @@ class ShapKernel(SeededExplainer):
             raise ConfigurationError(
                 f"nsamples must be 'auto' or a positive int, got {self.nsamples!r}"
             )
-
-    def fit(
-        self,
-        model: Model,
-        background: pd.DataFrame | np.ndarray | Background,
-        feature_groups: Mapping[str, Sequence[str]] | None = None,
-    ) -> ShapKernel:
-        if feature_groups:
-            raise ConfigurationError("ShapKernel does not support feature_groups; use KernelSHAP")
-        super().fit(model, background)
-        return self
 
     def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
         """Explain the rows of ``X`` in one shap call (``row_offset`` is not used: shap's rows

@@ -14,11 +14,9 @@ Safety rests on three choices made here, once:
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import math
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,8 @@ import jinja2
 from markupsafe import Markup
 
 from ..exceptions import ConfigurationError
-from ..output_files import output_mode, write_target
+from ..output_files import write_target
+from ..staging import write_atomic
 
 _TEMPLATES = Path(__file__).with_name("templates")
 _STYLE = "style.css.j2"
@@ -154,24 +153,11 @@ def write_html(path: str | os.PathLike[str], html: str) -> Path:
     if not isinstance(html, str):
         raise ConfigurationError(f"html must be a str, got {type(html).__name__}")
     # A symlink is followed (the file it points to is replaced, the link stays) and a device
-    # or pipe is refused; the one rule shared with the command line's staged outputs.
+    # or pipe is refused: the one rule shared with every other output (output_files, staging).
     target = write_target(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot write report {str(target)!r}: no folder {str(folder)!r}")
-    # Keep the permissions of the report being replaced; a new one gets 0666 & ~umask, like
-    # any file written with open().
-    mode = output_mode(target)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(html.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write report {str(target)!r}: no folder {str(target.parent)!r}"
+        )
+    write_atomic(target, html)
     return target
