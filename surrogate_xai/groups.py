@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .exceptions import ConfigurationError
+from .validation import check_int, is_int
 
 __all__ = [
     "image_feature_names",
@@ -48,9 +49,7 @@ def _geometry(shape: Sequence[int], layout: ImageLayout) -> tuple[int, int, int,
     if layout not in ("chw", "hwc"):
         raise ConfigurationError(f"layout must be 'chw' or 'hwc', got {layout!r}")
     dims = tuple(shape)
-    if len(dims) not in (2, 3) or not all(
-        isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 1 for d in dims
-    ):
+    if len(dims) not in (2, 3) or not all(is_int(d) and d >= 1 for d in dims):
         raise ConfigurationError(
             f"an image shape is (height, width), or 3-D with a channel axis, of positive "
             f"integers; got {shape!r}"
@@ -93,9 +92,7 @@ def image_feature_names(shape: Sequence[int], *, layout: ImageLayout = "chw") ->
 
 def _patch_size(patch: int | Sequence[int]) -> tuple[int, int]:
     size = (patch, patch) if isinstance(patch, int | np.integer) else tuple(patch)
-    if len(size) != 2 or not all(
-        isinstance(p, int | np.integer) and not isinstance(p, bool) and p >= 1 for p in size
-    ):
+    if len(size) != 2 or not all(is_int(p) and p >= 1 for p in size):
         raise ConfigurationError(
             f"patch must be a positive integer or (height, width); got {patch!r}"
         )
@@ -184,7 +181,7 @@ def patch_grid(
 
 
 def _feature_labels(features: int | Sequence[str]) -> list[str]:
-    if isinstance(features, int | np.integer) and not isinstance(features, bool):
+    if is_int(features):
         if features < 1:
             raise ConfigurationError(f"features must be >= 1, got {features}")
         return [f"f{j}" for j in range(int(features))]
@@ -199,9 +196,7 @@ def _feature_labels(features: int | Sequence[str]) -> list[str]:
 
 
 def _n_steps(n_steps: int) -> int:
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 1:
-        raise ConfigurationError(f"n_steps must be a positive integer, got {n_steps!r}")
-    return int(n_steps)
+    return check_int("n_steps", n_steps)
 
 
 def sequence_feature_names(n_steps: int, features: int | Sequence[str]) -> list[str]:
@@ -244,8 +239,7 @@ def time_steps(
         columns, in time order; usable as ``feature_groups=``.
     """
     steps = _n_steps(n_steps)
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
-        raise ConfigurationError(f"window must be a positive integer, got {window!r}")
+    check_int("window", window)
     labels = _feature_labels(features)
     groups: dict[str, list[str]] = {}
     for start in range(0, steps, int(window)):

@@ -9,19 +9,19 @@ the parameter and the value, and return the value as a plain Python number.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from .exceptions import ConfigurationError
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int | np.integer[Any]]:
     """An integer (Python or numpy), not a bool."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float | np.integer[Any] | np.floating[Any]]:
     """A real number (int or float, Python or numpy), not a bool."""
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
+from ..validation import is_int
 from .base import SeededExplainer
 
 
@@ -42,11 +43,7 @@ class ShapKernel(SeededExplainer):
 
     def validate_params(self) -> None:
         super().validate_params()
-        if self.nsamples != "auto" and not (
-            isinstance(self.nsamples, int)
-            and not isinstance(self.nsamples, bool)
-            and self.nsamples > 0
-        ):
+        if self.nsamples != "auto" and not (is_int(self.nsamples) and self.nsamples > 0):
             raise ConfigurationError(
                 f"nsamples must be 'auto' or a positive int, got {self.nsamples!r}"
             )

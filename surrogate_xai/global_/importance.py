@@ -22,6 +22,7 @@ from ..model import Model
 from ..provenance import package_versions, utc_now
 from ..seeding import RandomState, resolve_seed, stream
 from ..tabular import Codebook, TabularSchema, as_frame, resolve_groups
+from ..validation import check_int
 
 Scorer = Callable[[np.ndarray, np.ndarray], float]
 _SCORINGS = (
@@ -123,8 +124,7 @@ def permutation_importance(
         categories); ``diagnostics.extra["repeats"]`` holds every repeat; ``efficiency_gap``
         does not apply and is 0.
     """
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, int) or n_repeats < 2:
-        raise ConfigurationError(f"n_repeats must be an int >= 2, got {n_repeats!r}")
+    check_int("n_repeats", n_repeats, minimum=2)
     frame = as_frame(X, model.feature_names)
     schema = TabularSchema.infer(model, frame)
     frame = schema.check(frame, "X").reset_index(drop=True)
@@ -273,8 +273,7 @@ def mean_abs_importance(
     """
     if not 0 < confidence < 1:
         raise ConfigurationError(f"confidence must be in (0, 1), got {confidence!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 2:
-        raise ConfigurationError(f"n_bootstrap must be an int >= 2, got {n_bootstrap!r}")
+    check_int("n_bootstrap", n_bootstrap, minimum=2)
     mags = np.abs(explanation.values)
     n, d, k = mags.shape
     rng = stream(resolve_seed(random_state), _PERMUTE + 1)

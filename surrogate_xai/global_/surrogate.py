@@ -20,6 +20,7 @@ from ..exceptions import ConfigurationError, ExplainerError
 from ..model import Model
 from ..seeding import resolve_seed
 from ..tabular import as_frame
+from ..validation import check_int, check_optional_int
 from ._rules import encoder_for, leaf_rules, linear_rule, metrics, segment_table
 
 logger = logging.getLogger(__name__)
@@ -162,18 +163,8 @@ class GlobalSurrogate(BaseEstimator):
             raise ConfigurationError(
                 f"task must be 'regression' or 'classification', got {self.task!r}"
             )
-        if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int | np.integer):
-            raise ConfigurationError(f"max_depth must be an int >= 1, got {self.max_depth!r}")
-        if self.max_depth < 1:
-            raise ConfigurationError(f"max_depth must be an int >= 1, got {self.max_depth!r}")
-        if self.max_features is not None and (
-            isinstance(self.max_features, bool)
-            or not isinstance(self.max_features, int | np.integer)
-            or self.max_features < 1
-        ):
-            raise ConfigurationError(
-                f"max_features must be None or an int >= 1, got {self.max_features!r}"
-            )
+        check_int("max_depth", self.max_depth)
+        check_optional_int("max_features", self.max_features)
         if not (isinstance(self.test_size, float | int) and 0 < self.test_size < 1):
             raise ConfigurationError(f"test_size must be in (0, 1), got {self.test_size!r}")
         if self.on_low_fidelity not in ("raise", "flag"):

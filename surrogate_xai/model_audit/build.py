@@ -36,6 +36,7 @@ from ..reasons import (
     reason_codes,
 )
 from ..seeding import RandomState, resolve_seed, stream
+from ..validation import check_int, check_number
 from .findings import (
     CORRELATION_LIMIT,
     DEFAULT_MAX_EVALS,
@@ -347,14 +348,8 @@ def _check_inputs(
         )
     if adverse not in ("decrease", "increase"):
         raise ConfigurationError(f"adverse must be 'decrease' or 'increase', got {adverse!r}")
-    if (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, int | float)
-        or not math.isfinite(threshold)
-    ):
-        raise ConfigurationError(f"threshold must be a finite number, got {threshold!r}")
-    if isinstance(n_explain, bool) or not isinstance(n_explain, int | np.integer) or n_explain < 1:
-        raise ConfigurationError(f"n_explain must be an integer >= 1, got {n_explain!r}")
+    check_number("threshold", threshold)
+    check_int("n_explain", n_explain)
     return data.loc[:, list(model.feature_names)].reset_index(drop=True)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from ..background import Background
 from ..exceptions import CatalogueError, ConfigurationError, ReferenceMismatchError
 from ..explanation import Explanation
+from ..validation import check_int, check_number, is_int
 from .catalogue import UNMAPPED_PREFIX, ReasonCatalogue, load_catalogue
 from .results import AdverseDirection, DecisionReasons, Reason, row_digest
 
@@ -55,7 +56,7 @@ def output_index(output_names: Sequence[str], output: int | str) -> int:
         if output not in names:
             raise ConfigurationError(f"unknown output {output!r}; outputs: {names}")
         return names.index(output)
-    if isinstance(output, bool) or not isinstance(output, int | np.integer):
+    if not is_int(output):
         raise ConfigurationError(f"output must be an index or a name, got {output!r}")
     if not -len(names) <= output < len(names):
         raise ConfigurationError(f"output index {output} out of range for outputs {names}")
@@ -218,12 +219,10 @@ def reason_codes(
     """
     if not isinstance(explanation, Explanation):
         raise ConfigurationError(f"expected an Explanation, got {type(explanation).__name__}")
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ConfigurationError(f"n must be an integer >= 1, got {n!r}")
+    check_int("n", n)
     if adverse not in ("decrease", "increase"):
         raise ConfigurationError(f"adverse must be 'decrease' or 'increase', got {adverse!r}")
-    if isinstance(z, bool) or not isinstance(z, int | float) or not z >= 0:
-        raise ConfigurationError(f"z must be a number >= 0, got {z!r}")
+    check_number("z", z, minimum=0)
     cat = None if catalogue is None else load_catalogue(catalogue)
     k = output_index(explanation.output_names, output)
     units = list(explanation.feature_names)

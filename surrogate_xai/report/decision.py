@@ -14,6 +14,7 @@ from ..explanation import Explanation
 from ..groups import image_of, pixel_attributions, step_contributions
 from ..parity import ParityReport
 from ..reasons import DecisionReasons, output_index, reasons_mismatch
+from ..validation import is_int
 from . import _svg
 from ._context import (
     display_value,
@@ -30,7 +31,7 @@ _Z = 1.96
 
 
 def _check_row(explanation: Explanation, row: Any) -> int:
-    if isinstance(row, bool) or not isinstance(row, int | np.integer):
+    if not is_int(row):
         raise ConfigurationError(f"row must be an integer position, got {row!r}")
     n = len(explanation)
     if not -n <= row < n:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..exceptions import ConfigurationError
 from ..explainers import registry
+from ..validation import check_int
 
 #: Environment variable holding comma-separated API keys.
 API_KEYS_ENV = "SXAI_API_KEYS"
@@ -60,16 +61,12 @@ class ServiceSettings:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_rows", "max_body_bytes", "max_evals", "workers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.max_evals < 3:
-            raise ConfigurationError(f"max_evals must be at least 3, got {self.max_evals}")
+        for name in ("max_rows", "max_body_bytes", "workers"):
+            check_int(name, getattr(self, name))
+        check_int("max_evals", self.max_evals, minimum=3)
         # The service offers the registry's service-safe methods (see explainers.registry).
         registry.get(self.method, service_safe=True)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigurationError(f"seed must be an integer >= 0, got {self.seed!r}")
+        check_int("seed", self.seed, minimum=0)
         if self.auth and not self.api_keys:
             raise ConfigurationError(
                 f"no API keys: set {API_KEYS_ENV} (comma-separated), pass --api-key-file, "
