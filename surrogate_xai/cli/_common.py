@@ -20,7 +20,8 @@ from typing import NoReturn
 
 import typer
 
-from ..exceptions import InputError, SurrogateXAIError, TamperedRecordError
+from ..decisions import decision_output
+from ..exceptions import ConfigurationError, InputError, SurrogateXAIError, TamperedRecordError
 from ..inputs import (
     FileMissingColumnError,
     load_catalogue,
@@ -30,6 +31,7 @@ from ..inputs import (
     read_table,
     tensor_input,
 )
+from ..model import Model
 from ..output_files import write_target
 from ..staging import StagedFiles, write_atomic
 
@@ -73,6 +75,17 @@ def user_errors() -> Iterator[None]:
         if exc.filename is None:  # not about a path the user gave (e.g. a missing template)
             raise
         fail(_os_message(exc))
+
+
+# -- decisions -------------------------------------------------------------------------------
+def score_index(model: Model, score: str | None) -> int:
+    """The output column a decision is made on (see :func:`surrogate_xai.decisions.decision_output`)."""
+    try:
+        return decision_output(model.output_names, score)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"--score {score!r} is not an output of the model; outputs: {model.output_names}"
+        ) from None
 
 
 # -- stores --------------------------------------------------------------------------------------
@@ -254,6 +267,7 @@ __all__ = [
     "one_line",
     "read_csv",
     "read_table",
+    "score_index",
     "shown_url",
     "sqlite_path",
     "stderr_is_terminal",

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..audit import AuditStore
-from ..decisions import DECLINED, DecisionPolicy, Decisions, decide, decision_output, record
+from ..decisions import DECLINED, DecisionPolicy, Decisions, decide, record
 from ..exceptions import ConfigurationError, InputError, RecordNotFoundError, SurrogateXAIError
 from ..explainers import registry
 from ..explainers.base import BaseExplainer
@@ -55,6 +55,7 @@ from ._common import (
     load_model,
     read_csv,
     read_table,
+    score_index,
     shown_url,
     sqlite_path,
     store_url,
@@ -138,16 +139,6 @@ def _decision_ids(frame: pd.DataFrame, id_column: str | None, name: str) -> list
             )
         first[value] = row
     return out
-
-
-def score_index(model: Model, score: str | None) -> int:
-    """The output column a decision is made on (see :func:`surrogate_xai.decisions.decision_output`)."""
-    try:
-        return decision_output(model.output_names, score)
-    except ConfigurationError:
-        raise ConfigurationError(
-            f"--score {score!r} is not an output of the model; outputs: {model.output_names}"
-        ) from None
 
 
 def report_name(decision_id: str) -> str:

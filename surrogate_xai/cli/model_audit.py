@@ -28,6 +28,7 @@ from ._common import (
     load_model,
     read_csv,
     read_table,
+    score_index,
     user_errors,
     write_atomic,
 )
@@ -41,7 +42,6 @@ from ._options import (
     ThresholdOption,
 )
 from ._progress import Progress
-from .explain_run import score_index
 
 _D = AuditSettings
 _THRESHOLD = _config.default(_D, "threshold")
