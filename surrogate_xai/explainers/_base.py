@@ -233,6 +233,9 @@ class ShapleyExplainer(BaseExplainer):
             predictions=f_x,
             blocks=np.array([r.blocks_used for r in results]),
             exact=design.exact,
+            # Sampled values have a standard error of 0 only where they are exact by
+            # construction; these are the units, per row.
+            extra={"exact_units": [_names(self.feature_names_, r.exact_units) for r in results]},
         )
         provenance = Provenance(
             method=self.method,
@@ -290,6 +293,10 @@ def _cached_design(
         while len(_DESIGNS) > _DESIGNS_KEPT:
             _DESIGNS.popitem(last=False)
     return design
+
+
+def _names(names: list[str], mask: np.ndarray | None) -> list[str]:
+    return [] if mask is None else [n for n, m in zip(names, mask, strict=True) if m]
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

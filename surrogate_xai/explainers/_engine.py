@@ -49,6 +49,9 @@ class RowResult:
     evaluations: int
     blocks_used: int
     converged: bool
+    #: (n_units,) units exact by construction: the row equals every background row there and
+    #: the design takes differences, so the value is exactly 0 with standard error 0.
+    exact_units: np.ndarray | None = None
 
 
 def _differing_units(x: np.ndarray, problem: Problem) -> np.ndarray:
@@ -207,6 +210,9 @@ def explain_row(
     itself rides along in the first call); ``None`` sends each round whole.
     """
     differs = _differing_units(x, problem)
+    # With differences (permutations, enumeration) a unit where x equals every background row
+    # is exactly zero in every block; a regression only estimates it near zero.
+    fixed = ~differs.any(axis=0) if design.pairs is not None else np.zeros(problem.n_units, bool)
     f_x: np.ndarray | None = None
     evaluations = 0
     phis: list[np.ndarray] = []
@@ -247,6 +253,7 @@ def explain_row(
                 problem.base_value,
                 design.exact_blocks,
                 np.concatenate(variances) if variances else None,
+                fixed,
             )
             if tol is not None and done >= 2 and float(stderr.max(initial=0.0)) < tol:
                 break
@@ -255,4 +262,4 @@ def explain_row(
     converged = bool(stderr.max(initial=0.0) == 0.0) or (
         tol is not None and float(stderr.max(initial=0.0)) < tol
     )
-    return RowResult(values, stderr, f_x, evaluations, done, converged)
+    return RowResult(values, stderr, f_x, evaluations, done, converged, fixed)
