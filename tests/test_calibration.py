@@ -102,5 +102,6 @@ def test_units_exact_by_construction_are_named_and_only_they_claim_zero_stderr()
     X = X.assign(f9=1.5)  # the same in every row: exactly zero for every difference
     exp = sx.PermutationSHAP(max_evals=1_500, random_state=0).fit(model, X).explain(X.iloc[:3])
     assert exp.diagnostics.extra["exact_units"] == [["f9"]] * 3
-    assert np.all(exp.values[:, 9] == 0) and np.all(exp.stderr[:, 9] == 0)
+    assert np.all(exp.values[:, 9] == 0)
+    assert np.all(exp.stderr[:, 9] == 0)
     assert np.all(exp.stderr[:, :9] > 0)
