@@ -15,7 +15,15 @@ from .exceptions import (
     SurrogateXAIError,
     TooManyFeaturesError,
 )
-from .explainers import LIME, ExactSHAP, KernelSHAP, LocalSurrogate, PermutationSHAP, ShapKernel
+from .explainers import (
+    LIME,
+    ExactSHAP,
+    KernelSHAP,
+    LocalSurrogate,
+    OddKernelSHAP,
+    PermutationSHAP,
+    ShapKernel,
+)
 from .explanation import Diagnostics, Explanation, Provenance
 from .model import BaseModel, FunctionModel, Model
 from .onnx_model import ONNXModel
@@ -100,6 +108,7 @@ __all__ = [
     "ModelError",
     "NotFittedError",
     "ONNXModel",
+    "OddKernelSHAP",
     "ParityReport",
     "PartialDependence",
     "PermutationSHAP",

@@ -29,6 +29,7 @@ from .record import float_array, input_frame, model_key
 #: Method name in provenance -> (module, class).
 _METHODS: dict[str, tuple[str, str]] = {
     "kernelshap": ("surrogate_xai.explainers.kernel", "KernelSHAP"),
+    "oddkernelshap": ("surrogate_xai.explainers.odd", "OddKernelSHAP"),
     "permutation": ("surrogate_xai.explainers.permutation", "PermutationSHAP"),
     "exact": ("surrogate_xai.explainers.exact", "ExactSHAP"),
     "shap-kernel": ("surrogate_xai.explainers.shap_backend", "ShapKernel"),

@@ -4,6 +4,7 @@ from .exact import ExactSHAP
 from .kernel import KernelSHAP
 from .lime_backend import LIME
 from .local import LocalSurrogate
+from .odd import OddKernelSHAP
 from .permutation import PermutationSHAP
 from .shap_backend import ShapKernel
 
@@ -12,6 +13,7 @@ __all__ = [
     "ExactSHAP",
     "KernelSHAP",
     "LocalSurrogate",
+    "OddKernelSHAP",
     "PermutationSHAP",
     "ShapKernel",
 ]

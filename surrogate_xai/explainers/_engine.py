@@ -212,11 +212,15 @@ def explain_row(
     differs = _differing_units(x, problem)
     # With differences (permutations, enumeration) a unit where x equals every background row
     # is exactly zero in every block; a regression only estimates it near zero.
-    fixed = ~differs.any(axis=0) if design.pairs is not None else np.zeros(problem.n_units, bool)
+    fixed: np.ndarray = np.zeros(problem.n_units, dtype=bool)
+    if design.pairs is not None:
+        fixed = np.logical_not(differs.any(axis=0))
     f_x: np.ndarray | None = None
     evaluations = 0
     phis: list[np.ndarray] = []
     variances: list[np.ndarray] = []
+    outputs: list[np.ndarray] = []  # kept only for a design's refit
+    deltas: list[np.ndarray] = []
     values = stderr = np.empty(0)
     n_blocks = design.n_blocks
     done = 0
@@ -231,6 +235,9 @@ def explain_row(
         n_out = len(f_x)
         f_b = problem.f_background[base]
         y = y - f_b[:, None, :]
+        if design.refit is not None:
+            outputs.append(y)
+            deltas.append(f_x - f_b)
         if design.pairs is None:
             phi = G @ y + h[:, :, None] * (f_x - f_b)[:, None, :]
         else:
@@ -259,6 +266,10 @@ def explain_row(
                 break
     if f_x is None:  # a design always has at least two blocks
         raise RuntimeError("empty design")
+    if design.refit is not None and done == n_blocks:
+        values, stderr = design.refit(
+            np.concatenate(outputs), np.concatenate(deltas), problem.weights[design.baselines]
+        )
     converged = bool(stderr.max(initial=0.0) == 0.0) or (
         tol is not None and float(stderr.max(initial=0.0)) < tol
     )

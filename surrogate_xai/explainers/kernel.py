@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._base import SampledShapleyExplainer, _positive_int
 from ._design import BlockDesign, baseline_schedule, exact_design, kernel_design, plan_blocks
 
@@ -78,7 +80,7 @@ class KernelSHAP(SampledShapleyExplainer):
         wanted += wanted % 2  # coalitions come in complementary pairs
         plan = plan_blocks(self.max_evals, n_background, wanted, unit=2, max_rows=full, grow=True)
         baselines = baseline_schedule(n_background, plan.n_blocks, self._rng(seed, _BASELINES))
-        return kernel_design(
+        return self._kernel_blocks(
             n_units,
             plan.rows_per_block,
             baselines,
@@ -86,3 +88,15 @@ class KernelSHAP(SampledShapleyExplainer):
             n_background,
             self._rng(seed, _COALITIONS),
         )
+
+    def _kernel_blocks(
+        self,
+        n_units: int,
+        rows: int,
+        baselines: np.ndarray,
+        cycles: int,
+        n_background: int,
+        rng: np.random.Generator,
+    ) -> BlockDesign:
+        """The regression blocks once sizes are planned (a subclass may refit them)."""
+        return kernel_design(n_units, rows, baselines, cycles, n_background, rng)
