@@ -35,10 +35,10 @@ def interacting_model():
         (sx.PermutationSHAP, 6_000, 0.93),  # several passes over the background
         (sx.KernelSHAP, 6_000, 0.93),  # one pass, blocks carry their own variance
         (sx.KernelSHAP, 20_000, 0.93),
-        # Just over one pass, rows drawn once borrow the others' within-row variance: the
-        # standard errors have few degrees of freedom and cover ~93% on average (measured over
-        # seeds), so the bar is lower here, and documented.
-        (sx.PermutationSHAP, 2_000, 0.90),
+        # Just over one pass, rows drawn once borrow the others' within-row variance: few
+        # degrees of freedom, which the t-widening of the standard errors accounts for (93.0%
+        # over 8 seeds before it, 94.9% with it; docs/benchmarks.md).
+        (sx.PermutationSHAP, 2_000, 0.93),
     ],
 )
 def test_stderr_covers_exact_values(cls, max_evals, least):
