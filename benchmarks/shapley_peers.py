@@ -46,14 +46,8 @@ import shapley as base  # benchmarks/shapley.py: cases, oracles, timed sessions
 ROOT = _report.ROOT
 SECTION = "## Shapley estimators vs shapiq"
 PEERS_PYTHON = ROOT / ".venv-peers/bin/python"
-PEER_METHODS = (
-    "LeverageSHAP",
-    "KernelSHAP (paired)",
-    "OddSHAP",
-    "ProxySHAP",
-    "RegressionMSR",
-    "PermutationSamplingSV",
-)
+#: The peer side's estimators, as its first "load" answers (set there, not written twice).
+PEER_METHODS: tuple[str, ...] = ()
 OUR_METHODS = ("KernelSHAP", "PermutationSHAP", "OddKernelSHAP")
 SEED = 7
 
@@ -482,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
             for label, B, mults in settings:
                 bg_path = tmp / f"{name}-{len(B)}-bg.npy"
                 np.save(bg_path, B)
-                assert peer.ask(op="load", onnx=str(onnx_path), background=str(bg_path))["ok"]
+                loaded = peer.ask(op="load", onnx=str(onnx_path), background=str(bg_path))
+                global PEER_METHODS
+                PEER_METHODS = tuple(loaded["methods"])
                 log(f"{name}: d={case.d}, {label}: exact values")
                 truth = exact(case, timer, B)
                 res = measure(case, B, truth, mults, peer, timer, log, tmp)

@@ -8,7 +8,7 @@ results this script sends back; no code of the project is imported here.
 
 Requests::
 
-    {"op": "load", "onnx": PATH, "background": PATH}             -> {"ok": true, "d": d}
+    {"op": "load", "onnx": PATH, "background": PATH}   -> {"ok": true, "d": d, "methods": [...]}
     {"op": "run", "method": NAME, "budget": B, "x": PATH, "row": i, "seed": s}
         -> {"values": [...], "wall_s": t, "model_s": t, "model_rows": n}
     {"op": "quit"}
@@ -127,7 +127,7 @@ def main() -> int:
                     approximator(name, d, 0).approximate(
                         20 * d, Game(sess, background[:2], background[0])
                     )
-            reply: dict[str, Any] = {"ok": True, "d": d}
+            reply: dict[str, Any] = {"ok": True, "d": d, "methods": list(METHODS)}
         elif op == "run":
             if req["x"] not in rows:
                 rows[req["x"]] = np.load(req["x"])

@@ -89,6 +89,9 @@ def _triple_columns(chi: np.ndarray, triples: np.ndarray) -> np.ndarray:
 _MAX_CANDIDATES = 4_096
 #: Rounds of the greedy selection: each adds a quarter of the triples, refits, re-screens.
 _ROUNDS = 4
+#: Per design: the odd part at each pair, or the efficiency constraint.
+_Odd = dict[int, np.ndarray]
+
 #: Regressors of one fit at most: its cost grows with their square (d = 30 at 64 passes of 2d
 #: rows per background row uses 240).
 _MAX_REGRESSORS = 256
@@ -189,13 +192,7 @@ class OddRefit:
             var += share[g] ** 2 * (((LK @ XtW[:, s]) ** 2) @ (resid**2))
         return values, np.sqrt(var)
 
-    def _select(
-        self,
-        used: list[int],
-        share: np.ndarray,
-        t: dict[int, np.ndarray],
-        c: dict[int, np.ndarray],
-    ) -> np.ndarray:
+    def _select(self, used: list[int], share: np.ndarray, t: _Odd, c: _Odd) -> np.ndarray:
         """Triples by greedy rounds on every design's residuals at once.
 
         Each round fits the triples chosen so far, correlates every candidate's Fourier
@@ -236,13 +233,7 @@ class OddRefit:
             ]
         return candidates[np.sort(np.array(chosen, dtype=np.intp))]
 
-    def _candidates(
-        self,
-        used: list[int],
-        share: np.ndarray,
-        t: dict[int, np.ndarray],
-        c: dict[int, np.ndarray],
-    ) -> np.ndarray:
+    def _candidates(self, used: list[int], share: np.ndarray, t: _Odd, c: _Odd) -> np.ndarray:
         """Every triple, or those among the units the singleton fit leaves most uncertain."""
         d = self.n_units
         m = d
