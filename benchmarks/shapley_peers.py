@@ -107,7 +107,9 @@ def mlp() -> base.Case:
     X_tr, X_te, y_tr, y_te = base._split(X, y, 0.2)
     model = make_pipeline(
         StandardScaler(),
-        MLPRegressor((32, 16), max_iter=3000, random_state=0, learning_rate_init=0.01),
+        MLPRegressor(
+            hidden_layer_sizes=(32, 16), max_iter=3000, random_state=0, learning_rate_init=0.01
+        ),
     ).fit(X_tr, y_tr)
     onx = to_onnx(model, X_tr[:1].astype(np.float32), target_opset=17)
     return base.Case(
@@ -491,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
                         "summaries": [summary(r) for r in res],
                     }
                 )
+                # Written after every block: a later failure keeps what was measured.
+                result.setdefault("total_minutes", 0.0)
+                result.setdefault("load_after", "(run still going)")
+                _report.write_section(out, SECTION, render(result))
     peer.close()
     raw = run.finish("shapley-peers")
     _report.write_section(out, SECTION, render(result))
