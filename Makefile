@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 EXTRAS := sklearn,xgboost,lightgbm,http,aws,torch,service,dask,postgres,dev
 
-.PHONY: install servers demo test lint typecheck pytest bench clean
+.PHONY: install servers demo test lint typecheck pytest bench bench-peers clean
 
 install: $(VENV)/.installed
 
@@ -40,5 +40,18 @@ test: lint typecheck pytest
 bench: install
 	$(PY) benchmarks/shapley.py
 
+# shapiq >= 1.5 needs Python >= 3.12 (pyenv's 3.12.1 here): the peers get their own venv and
+# meet ours only through ONNX bytes and results (benchmarks/shapley_peers.py).
+PEERS_PYTHON ?= $(shell pyenv root 2>/dev/null)/versions/3.12.1/bin/python3.12
+PEERS_VENV   ?= .venv-peers
+
+$(PEERS_VENV)/.installed: benchmarks/peers/requirements.txt
+	$(PEERS_PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -r benchmarks/peers/requirements.txt
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed
+	$(PY) benchmarks/shapley_peers.py
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

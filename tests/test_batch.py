@@ -87,6 +87,10 @@ EXPLAINERS = {
     "kernel": lambda: sx.KernelSHAP(max_evals=800, random_state=4),
     "kernel-tol": lambda: sx.KernelSHAP(max_evals=2_000, tol=0.05, random_state=4, batch_rows=300),
     "exact": lambda: sx.ExactSHAP(),
+    # d = 6, 12 background rows: 62 coalitions, so the refit needs factor 1 (26 pairs).
+    "odd-kernel": lambda: sx.OddKernelSHAP(
+        max_evals=12 * 56 + 1, interaction_factor=1, random_state=4
+    ),
     "local-surrogate": lambda: sx.LocalSurrogate(n_samples=300, random_state=5),
     "lime": lambda: sx.LIME(n_samples=200, random_state=6),
 }
@@ -201,6 +205,7 @@ def test_cluster_equals_one_call_onnx(client, gbm_regressor):
     for explainer in (
         sx.PermutationSHAP(max_evals=800, random_state=11),
         sx.KernelSHAP(max_evals=800, random_state=12),
+        sx.OddKernelSHAP(max_evals=30 * 140 + 1, interaction_factor=1, random_state=13),
     ):
         explainer.fit(model, X.iloc[200:230])
         batch = explain_batch(explainer, X.iloc[:40], client=client, partition_rows=7)

@@ -12,6 +12,7 @@ FACTORIES = {
     "kernel": lambda: sx.KernelSHAP(max_evals=2_000, random_state=3),
     "kernel-tol": lambda: sx.KernelSHAP(max_evals=4_000, tol=0.05, random_state=3, batch_rows=500),
     "permutation": lambda: sx.PermutationSHAP(max_evals=2_000, random_state=3),
+    "odd-kernel": lambda: sx.OddKernelSHAP(max_evals=6_000, interaction_factor=1, random_state=3),
     "shap-kernel": lambda: sx.ShapKernel(nsamples=40, random_state=3),
 }
 
@@ -22,7 +23,7 @@ def test_function_model(name, linear_problem):
     check_explainer(FACTORIES[name], model, problem.X.iloc[20:], problem.X.iloc[:4])
 
 
-@pytest.mark.parametrize("name", ["exact", "kernel", "permutation"])
+@pytest.mark.parametrize("name", ["exact", "kernel", "permutation", "odd-kernel"])
 def test_onnx_credit_model_with_text_columns(name, credit_model):
     _, path, X = credit_model
     model = sx.ONNXModel(path, output="probability")

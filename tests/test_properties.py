@@ -80,7 +80,12 @@ def test_dummy_feature_gets_zero(problem):
         assert np.all(np.abs(exp.values[:, -1, 0]) <= 4 * exp.stderr[:, -1, 0] + 1e-9 * scale)
     else:
         assert np.all(exp.values[:, -1, 0] == 0)  # every difference involving it is exactly 0
-        assert np.all(exp.stderr[:, -1, 0] == 0)
+        if kind == "exact":
+            assert np.all(exp.stderr[:, -1, 0] == 0)
+        else:
+            # Sampling cannot tell a dummy from a unit whose interactions it missed: only
+            # units exact by construction may claim a standard error of 0.
+            assert np.all(exp.stderr[:, -1, 0] > 0) or np.all(exp.stderr == 0)
 
 
 @SETTINGS

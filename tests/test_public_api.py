@@ -28,6 +28,7 @@ EXPECTED = {
     "ModelError",
     "NotFittedError",
     "ONNXModel",
+    "OddKernelSHAP",
     "ParityReport",
     "PartialDependence",
     "PermutationSHAP",

@@ -153,6 +153,10 @@ def replay_record(
     bg, notes = _check_inputs(record, model, background)
     cls = _explainer_class(method["name"])
     params = dict(method["parameters"])
+    # A parameter the method gained later is absent from older records: they replay with
+    # the value that reproduces the behaviour they were written with (the registry's).
+    for name, value in registry.get(method["name"]).legacy_params.items():
+        params.setdefault(name, value)
     unknown = sorted(set(params) - set(cls.param_names()))
     if unknown:
         raise AuditError(

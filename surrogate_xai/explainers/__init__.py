@@ -7,6 +7,7 @@ from .exact import ExactSHAP
 from .kernel import KernelSHAP
 from .lime_backend import LIME
 from .local import LocalSurrogate
+from .odd import OddKernelSHAP
 from .permutation import PermutationSHAP
 from .shap_backend import ShapKernel
 from .trees import TreeSHAP
@@ -16,6 +17,7 @@ __all__ = [
     "ExactSHAP",
     "KernelSHAP",
     "LocalSurrogate",
+    "OddKernelSHAP",
     "PermutationSHAP",
     "ShapKernel",
     "TreeSHAP",

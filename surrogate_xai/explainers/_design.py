@@ -20,7 +20,8 @@ rows share it and each row's result is independent of batch composition and orde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from itertools import combinations
 from math import comb, factorial
 
@@ -65,7 +66,7 @@ class Relabeling:
     """
 
     base: np.ndarray  # (n_blocks,) index into the leading axis of the design's arrays
-    units: np.ndarray  # (n_blocks, n_units) a permutation per block
+    units: np.ndarray | None  # (n_blocks, n_units) a permutation per block; None: as in base
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,19 @@ class BlockDesign:
     sandwich: PairSandwich | None = None
     #: Optional: the arrays above hold base designs that blocks relabel.
     layout: Relabeling | None = None
+    #: Optional, for regression blocks: each base design's row weights, and the first row that
+    #: was sampled rather than enumerated (rows before it are fixed by the design).
+    weights: np.ndarray | None = None
+    sampled_from: int = 0
+    #: Optional second estimate from all of a row's block outputs at once (see odd.py): called
+    #: as ``refit(y, delta, weights)`` with the centred outputs ``(n_blocks, rows, outputs)``,
+    #: ``f(x) − f(b)`` per block and the blocks' background weights; returns values, stderr.
+    refit: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = (
+        None
+    )
+    #: The standard-error model: honest spreads (see _estimate.honest_variance) and exactly
+    #: zero units, or the plain spread between blocks of releases before them.
+    honest_errors: bool = True
 
     def __post_init__(self) -> None:
         # Designs are cached and shared between calls and threads: make them read-only.
@@ -126,7 +140,10 @@ class BlockDesign:
 
     def block(self, k: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """masks, G, h of the blocks in ``k`` (broadcast when shared by all blocks)."""
-        if self.layout is not None:
+        if self.layout is not None and self.layout.units is None:
+            r = self.layout.base[k]
+            return self.masks[r], self.G[r], self.h[r]
+        if self.layout is not None and self.layout.units is not None:
             r, units = self.layout.base[k], self.layout.units[k]
             return (
                 np.take_along_axis(self.masks[r], units[:, None, :], axis=2),
@@ -147,7 +164,10 @@ class BlockDesign:
             raise ValueError("this design has no per-block variance")
         if self.layout is None:
             return PairSandwich(sw.masks[k], sw.G_first[k], sw.G_second[k], sw.inverse[k], sw.rows)
-        r, units = self.layout.base[k], self.layout.units[k]
+        r, units = self.layout.base[k], self.layout.units
+        if units is None:
+            return PairSandwich(sw.masks[r], sw.G_first[r], sw.G_second[r], sw.inverse[r], sw.rows)
+        units = units[k]
         return PairSandwich(
             np.take_along_axis(sw.masks[r], units[:, None, :], axis=2),
             np.take_along_axis(sw.G_first[r], units[:, :, None], axis=1),
@@ -272,6 +292,11 @@ def exact_design(n_units: int, n_background: int) -> BlockDesign:
 
 #: Distinct base designs solved for KernelSHAP; blocks beyond them relabel one.
 _BASE_DESIGNS = 64
+#: Entries (base designs x rows x units) a KernelSHAP design holds at most, beyond 8 base
+#: designs: its solves cost base designs x rows x d², so without a cap a wide design cost more
+#: than its model rows (d = 60 at 64 passes: 9.45 s against PermutationSHAP's 1.59 s). Relabelled
+#: blocks stay distinct samples, so fewer base designs cost no measurable accuracy.
+_DESIGN_ENTRIES = 2**22
 
 
 def kernel_size_mass(n_units: int) -> np.ndarray:
@@ -310,11 +335,17 @@ def kernel_design(
     cycles: int,
     n_background: int,
     rng: np.random.Generator,
+    n_base: int = _BASE_DESIGNS,
+    relabel: bool = True,
+    capped: bool = True,
 ) -> BlockDesign:
     """Blocks of ``rows`` paired coalitions weighted by the Shapley kernel.
 
     Sizes whose every coalition fits in the block's share of the kernel mass are enumerated
     (the heaviest, smallest and largest, first); the rest is sampled in complementary pairs.
+    ``n_base`` base designs are solved; block ``k`` uses base ``k mod n_base``, its units
+    relabelled at random unless ``relabel`` is false; ``capped`` (the default since the
+    estimators' revision 2) limits a wide design to :data:`_DESIGN_ENTRIES` entries.
     """
     d = n_units
     if rows >= 2**d - 2:
@@ -348,7 +379,9 @@ def kernel_design(
         left_mass -= pair_mass
         first_sampled = s + 1
     n_blocks = len(baselines)
-    n_base = min(n_blocks, _BASE_DESIGNS)
+    n_base = min(n_blocks, n_base)
+    if capped:
+        n_base = min(n_base, max(8, _DESIGN_ENTRIES // max(rows * d, 1)))
     n_pairs = left // 2
     parts, weights = [], []
     if fixed:
@@ -381,11 +414,12 @@ def kernel_design(
     )
     layout = Relabeling(
         base=np.arange(n_blocks, dtype=np.intp) % n_base,
-        units=np.argsort(rng.random((n_blocks, d)), axis=1),
+        units=np.argsort(rng.random((n_blocks, d)), axis=1) if relabel else None,
     )
-    return BlockDesign(
+    design = BlockDesign(
         masks, G, h, baselines, False, cycles, n_background, sandwich=sandwich, layout=layout
     )
+    return replace(design, weights=w, sampled_from=first)
 
 
 # -- permutation blocks --------------------------------------------------------------------

@@ -49,6 +49,9 @@ class RowResult:
     evaluations: int
     blocks_used: int
     converged: bool
+    #: (n_units,) units exact by construction: the row equals every background row there and
+    #: the design takes differences, so the value is exactly 0 with standard error 0.
+    exact_units: np.ndarray | None = None
 
 
 def _differing_units(x: np.ndarray, problem: Problem) -> np.ndarray:
@@ -207,10 +210,17 @@ def explain_row(
     itself rides along in the first call); ``None`` sends each round whole.
     """
     differs = _differing_units(x, problem)
+    # With differences (permutations, enumeration) a unit where x equals every background row
+    # is exactly zero in every block; a regression only estimates it near zero.
+    fixed: np.ndarray = np.zeros(problem.n_units, dtype=bool)
+    if design.pairs is not None and design.honest_errors:
+        fixed = np.logical_not(differs.any(axis=0))
     f_x: np.ndarray | None = None
     evaluations = 0
     phis: list[np.ndarray] = []
     variances: list[np.ndarray] = []
+    outputs: list[np.ndarray] = []  # kept only for a design's refit
+    deltas: list[np.ndarray] = []
     values = stderr = np.empty(0)
     n_blocks = design.n_blocks
     done = 0
@@ -225,6 +235,9 @@ def explain_row(
         n_out = len(f_x)
         f_b = problem.f_background[base]
         y = y - f_b[:, None, :]
+        if design.refit is not None:
+            outputs.append(y)
+            deltas.append(f_x - f_b)
         if design.pairs is None:
             phi = G @ y + h[:, :, None] * (f_x - f_b)[:, None, :]
         else:
@@ -247,12 +260,18 @@ def explain_row(
                 problem.base_value,
                 design.exact_blocks,
                 np.concatenate(variances) if variances else None,
+                fixed,
+                design.honest_errors,
             )
             if tol is not None and done >= 2 and float(stderr.max(initial=0.0)) < tol:
                 break
     if f_x is None:  # a design always has at least two blocks
         raise RuntimeError("empty design")
+    if design.refit is not None and done == n_blocks:
+        values, stderr = design.refit(
+            np.concatenate(outputs), np.concatenate(deltas), problem.weights[design.baselines]
+        )
     converged = bool(stderr.max(initial=0.0) == 0.0) or (
         tol is not None and float(stderr.max(initial=0.0)) < tol
     )
-    return RowResult(values, stderr, f_x, evaluations, done, converged)
+    return RowResult(values, stderr, f_x, evaluations, done, converged, fixed)

@@ -9,10 +9,11 @@ design plus its estimate, and one line in the registry.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from ..exceptions import ConfigurationError, ModelError
 from ..explanation import Explanation
 from ..tabular import Codebook
-from ..validation import check_int, check_number
+from ..validation import check_int, check_number, is_int
 from ._design import BlockDesign
 from ._engine import Problem, RowResult, explain_row
 from .base import BaseExplainer, SeededExplainer
@@ -60,6 +61,10 @@ class DesignExplainer(BaseExplainer):
     def design_key(self) -> tuple[Any, ...]:
         """The parameters the design depends on (besides sizes and seed)."""
         return ()
+
+    def error_model(self) -> bool:
+        """Whether the engine gives honest standard errors (see ``_estimate``)."""
+        return True
 
     # -- explaining --------------------------------------------------------------------------
     def explain_rows(self, X: pd.DataFrame | np.ndarray, row_offset: int) -> Explanation:
@@ -121,6 +126,15 @@ class DesignExplainer(BaseExplainer):
         """The explanation of rows the engine (or a subclass's own path) explained."""
         f_x = np.stack([r.f_x for r in results])
         exact = design.exact if exact is None else exact
+        # Sampled values have a standard error of 0 only where they are exact by
+        # construction; these are the units, per row.
+        names = self.feature_names_
+        exact_units = [
+            []
+            if r.exact_units is None
+            else [n for n, m in zip(names, r.exact_units, strict=True) if m]
+            for r in results
+        ]
         return self.assemble(
             frame,
             values=np.stack([r.values for r in results]),
@@ -139,7 +153,7 @@ class DesignExplainer(BaseExplainer):
                 "exact": exact,
                 **(design_fields or {}),
             },
-            extra=extra,
+            extra={"exact_units": exact_units, **(extra or {})},
         )
 
 
@@ -156,7 +170,8 @@ def cached_design(
     A design is a pure function of the method, its design parameters, the sizes and the seed,
     and is never written to, so sharing it cannot change a result.
     """
-    key = (type(explainer), explainer.design_key(), n_units, n_background, seed)
+    honest = explainer.error_model()
+    key = (type(explainer), explainer.design_key(), honest, n_units, n_background, seed)
     with _DESIGNS_LOCK:
         hit = _DESIGNS.get(key)
         if hit is not None:
@@ -166,6 +181,8 @@ def cached_design(
     # with two threads on a busy core).
     with threadpool_limits(limits=1, user_api="blas"):
         design = explainer.design(n_units, n_background, seed)
+    if design.honest_errors != honest:
+        design = dataclasses.replace(design, honest_errors=honest)
     with _DESIGNS_LOCK:
         _DESIGNS[key] = design
         while len(_DESIGNS) > _DESIGNS_KEPT:
@@ -173,14 +190,27 @@ def cached_design(
     return design
 
 
+#: Revisions of the sampled estimators' algorithm. 1: the first release (the plain spread
+#: between blocks as standard error; KernelSHAP designs of any size). 2: honest standard
+#: errors (thin spreads raised and Student-t widened, exactly-zero units named) and
+#: KernelSHAP designs capped in size. A record replays with the revision it was made with.
+Revision = Literal[1, 2]
+REVISIONS: tuple[int, ...] = (1, 2)
+
+
 class SampledDesignExplainer(DesignExplainer, SeededExplainer):
-    """Shared parameters of the sampling estimators: budget, tolerance, seed."""
+    """Shared parameters of the sampling estimators: budget, tolerance, seed, and the
+    algorithm's revision (:data:`REVISIONS`; the registry replays records of an earlier
+    release with the revision they were made with)."""
 
     max_evals: int
     tol: float | None
+    revision: Revision
 
     def validate_params(self) -> None:
         super().validate_params()
+        if not is_int(self.revision) or self.revision not in REVISIONS:
+            raise ConfigurationError(f"revision must be one of {REVISIONS}, got {self.revision!r}")
         check_int("max_evals", self.max_evals, minimum=3)
         if self.tol is not None and not (isinstance(self.tol, int | float) and self.tol > 0):
             raise ConfigurationError(f"tol must be a positive number or None, got {self.tol!r}")
@@ -191,6 +221,9 @@ class SampledDesignExplainer(DesignExplainer, SeededExplainer):
     def call_seed(self) -> int:
         # Derived inside each call: a Generator is advanced once per call, an int reused.
         return SeededExplainer.call_seed(self)
+
+    def error_model(self) -> bool:
+        return self.revision >= 2
 
 
 __all__ = ["DesignExplainer", "SampledDesignExplainer", "cached_design", "check_number"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..validation import check_int
 from ._design import BlockDesign, baseline_schedule, exact_design, kernel_design, plan_blocks
-from .design_explainer import SampledDesignExplainer
+from .design_explainer import Revision, SampledDesignExplainer
 
 _BASELINES, _COALITIONS = 1, 2  # stream keys
 
@@ -42,6 +44,11 @@ class KernelSHAP(SampledDesignExplainer):
         at which ``tol`` is checked).
     n_jobs : int
         Explained rows processed concurrently on threads; results do not depend on it.
+    revision : {1, 2}
+        The algorithm's revision. 2: a unit's spread is raised toward the other units' where
+        few blocks saw it and widened by Student-t, only units exact by construction report a
+        standard error of 0 (``diagnostics.extra["exact_units"]``), and designs are capped in
+        size. 1: the first release's (records made with it replay with it).
     """
 
     method = "kernelshap"
@@ -55,6 +62,7 @@ class KernelSHAP(SampledDesignExplainer):
         random_state: Any = None,
         batch_rows: int = 65_536,
         n_jobs: int = 1,
+        revision: Revision = 2,
     ) -> None:
         self.max_evals = max_evals
         self.tol = tol
@@ -62,6 +70,7 @@ class KernelSHAP(SampledDesignExplainer):
         self.random_state = random_state
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
+        self.revision = revision
 
     def validate_params(self) -> None:
         super().validate_params()
@@ -69,7 +78,7 @@ class KernelSHAP(SampledDesignExplainer):
             check_int("coalitions_per_block", self.coalitions_per_block, minimum=2)
 
     def design_key(self) -> tuple[object, ...]:
-        return (self.max_evals, self.coalitions_per_block)
+        return (self.max_evals, self.coalitions_per_block, self.revision)
 
     def design(self, n_units: int, n_background: int, seed: int | None) -> BlockDesign:
         full = 2**n_units - 2 if n_units < 62 else None
@@ -79,11 +88,25 @@ class KernelSHAP(SampledDesignExplainer):
         wanted += wanted % 2  # coalitions come in complementary pairs
         plan = plan_blocks(self.max_evals, n_background, wanted, unit=2, max_rows=full, grow=True)
         baselines = baseline_schedule(n_background, plan.n_blocks, self.rng(seed, _BASELINES))
-        return kernel_design(
+        return self._kernel_blocks(
             n_units,
             plan.rows_per_block,
             baselines,
             plan.cycles,
             n_background,
             self.rng(seed, _COALITIONS),
+        )
+
+    def _kernel_blocks(
+        self,
+        n_units: int,
+        rows: int,
+        baselines: np.ndarray,
+        cycles: int,
+        n_background: int,
+        rng: np.random.Generator,
+    ) -> BlockDesign:
+        """The regression blocks once sizes are planned (a subclass may refit them)."""
+        return kernel_design(
+            n_units, rows, baselines, cycles, n_background, rng, capped=self.revision >= 2
         )

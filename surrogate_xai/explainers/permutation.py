@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._design import BlockDesign, baseline_schedule, permutation_design, plan_blocks
-from .design_explainer import SampledDesignExplainer
+from .design_explainer import Revision, SampledDesignExplainer
 
 _BASELINES, _ORDERS = 1, 2  # stream keys
 
@@ -43,12 +43,14 @@ class PermutationSHAP(SampledDesignExplainer):
         random_state: Any = None,
         batch_rows: int = 65_536,
         n_jobs: int = 1,
+        revision: Revision = 2,
     ) -> None:
         self.max_evals = max_evals
         self.tol = tol
         self.random_state = random_state
         self.batch_rows = batch_rows
         self.n_jobs = n_jobs
+        self.revision = revision
 
     def design_key(self) -> tuple[object, ...]:
         return (self.max_evals,)

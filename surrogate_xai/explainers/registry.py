@@ -13,8 +13,8 @@ declared once where the method is listed.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..exceptions import ConfigurationError
@@ -59,6 +59,10 @@ class Estimator:
     efficient : bool
         Its values add up to ``prediction - base value`` for every row (Shapley efficiency);
         a local surrogate's add up to its own prediction instead.
+    legacy_params : mapping
+        Parameters added after the method's first release, with the value that reproduces
+        the earlier behaviour: a record that does not list one was written before it existed
+        and is replayed with this value (``AuditStore.replay``).
     """
 
     name: str
@@ -72,6 +76,7 @@ class Estimator:
     row_independent: bool = True
     service_safe: bool = False
     efficient: bool = True
+    legacy_params: Mapping[str, Any] = field(default_factory=dict)
 
     def load(self) -> type[BaseExplainer]:
         """The estimator's class."""
@@ -119,12 +124,21 @@ BUILTIN: tuple[Estimator, ...] = (
         "surrogate_xai.explainers.kernel:KernelSHAP",
         "Shapley-kernel regression per background row, with standard errors",
         service_safe=True,
+        legacy_params={"revision": 1},
+    ),
+    Estimator(
+        "oddkernelshap",
+        "surrogate_xai.explainers.odd:OddKernelSHAP",
+        "KernelSHAP with a refit of the game's odd part on the 3-way terms its residuals "
+        "point to (fewest model rows per unit of error at high budgets)",
+        service_safe=True,
     ),
     Estimator(
         "permutation",
         "surrogate_xai.explainers.permutation:PermutationSHAP",
         "antithetic permutation sampling, unbiased, with standard errors",
         service_safe=True,
+        legacy_params={"revision": 1},
     ),
     Estimator(
         "exact",

@@ -26,7 +26,7 @@ from ._tree_paths import (
     enumerate_row,
     enumeration_cost,
 )
-from .design_explainer import cached_design
+from .design_explainer import Revision, cached_design
 from .permutation import PermutationSHAP
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class TreeSHAP(PermutationSHAP):
         fallback: Fallback = "permutation",
         batch_rows: int = 65_536,
         n_jobs: int = 1,
+        revision: Revision = 2,
     ) -> None:
         super().__init__(
             max_evals=max_evals,
@@ -92,6 +93,7 @@ class TreeSHAP(PermutationSHAP):
             random_state=random_state,
             batch_rows=batch_rows,
             n_jobs=n_jobs,
+            revision=revision,
         )
         self.fallback = fallback
 
