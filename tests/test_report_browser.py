@@ -307,6 +307,7 @@ def test_audit_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> 
         explainer=case["explainer"],
         catalogue=CATALOGUE,
         output="probabilities[good]",
+        threshold=0.5,
         n_explain=12,
         random_state=4,
     )
