@@ -345,9 +345,12 @@ def _summary(console: Any, folder: Path, run: Any, settings: Any, seconds: float
     console.print(table)
     report = folder / "reports" / report_name(shown["decision_id"])
     console.print("\nOpen:")
-    console.print(f"  {report}   (this applicant's report; one per applicant in {folder}/reports)")
-    console.print(f"  {folder / 'audit.html'}   (the auditor's report on the model)")
-    console.print(f"  {folder / 'results.jsonl'}   (one JSON line per decision)")
+    for line in (
+        f"{report}   (this applicant's report; one per applicant in {folder}/reports)",
+        f"{folder / 'audit.html'}   (the auditor's report on the model)",
+        f"{folder / 'results.jsonl'}   (one JSON line per decision)",
+    ):
+        console.print(f"  {line}", markup=False)  # a path may hold brackets
     console.print("Try (each line works pasted into a shell here, no virtualenv needed):")
     rerun = [arg for flag, name in RERUN.items() for arg in (flag, str(folder / name))]
     for line in (
