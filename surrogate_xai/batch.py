@@ -37,6 +37,7 @@ from .exceptions import ConfigurationError, ExplainerError
 from .explainers import registry
 from .explainers.base import BaseExplainer, jsonable_params
 from .explanation import Diagnostics, Explanation
+from .progress import ProgressOption, progress_bar
 from .provenance import utc_now
 from .seeding import resolve_seed
 from .tabular import as_frame
@@ -57,7 +58,7 @@ def explain_batch(
     *,
     client: Client | None = None,
     partition_rows: int = 256,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressOption = None,
 ) -> Explanation:
     """Explain the rows of ``X`` in partitions; the result equals ``explainer.explain(X)``.
 
@@ -76,9 +77,11 @@ def explain_batch(
     partition_rows : int
         Rows per task. Each partition's result comes back whole, so this also bounds what a
         task holds besides the perturbed rows (see :attr:`batch_rows` for those).
-    progress : callable, optional
-        Called with the number of rows of each partition as it finishes (in completion order
-        on a cluster), e.g. to advance a progress bar; it cannot change a value.
+    progress : bool, callable or None
+        A progress bar over the rows (:mod:`surrogate_xai.progress`): by default one only
+        where a person is watching (a notebook, a terminal); ``True`` / ``False`` always /
+        never; a callable is called with the number of rows of each partition as it finishes
+        (in completion order on a cluster). It cannot change a value.
 
     Returns
     -------
@@ -101,14 +104,14 @@ def explain_batch(
     frame = explainer.schema_.check(as_frame(X, explainer.model_.feature_names), "X")
     shipped = _with_fixed_seed(explainer)
     bounds = [(a, min(a + size, len(frame))) for a in range(0, len(frame), size)]
-    done = progress or (lambda rows: None)
-    if client is None:
-        parts = []
-        for a, b in bounds:
-            parts.append(_explain_partition(shipped, frame.iloc[a:b], a))
-            done(b - a)
-    else:
-        parts = _run_on_cluster(client, shipped, frame, bounds, done)
+    with progress_bar(progress, len(frame), "explaining") as done:
+        if client is None:
+            parts = []
+            for a, b in bounds:
+                parts.append(_explain_partition(shipped, frame.iloc[a:b], a))
+                done(b - a)
+        else:
+            parts = _run_on_cluster(client, shipped, frame, bounds, done)
     return _merge(explainer, frame, parts)
 
 
@@ -150,7 +153,7 @@ def _run_on_cluster(
     shipped: BaseExplainer,
     frame: pd.DataFrame,
     bounds: Sequence[tuple[int, int]],
-    done: Callable[[int], None],
+    done: Callable[[int], object],
 ) -> list[Explanation]:
     distributed = _import_distributed()
     # Broadcast: one copy of the explainer (and the model bytes in it) goes to each worker,

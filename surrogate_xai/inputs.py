@@ -153,6 +153,7 @@ def read_table(
     *,
     frame: pd.DataFrame | None = None,
     drop: tuple[str, ...] = (),
+    names_from: str | None = None,
 ) -> pd.DataFrame:
     """The rows of a CSV file in the model's columns, checked and typed.
 
@@ -174,6 +175,10 @@ def read_table(
         The file's content if it was already read with :func:`read_csv`.
     drop : tuple of str
         Columns that are not model inputs (an id or target column).
+    names_from : str, optional
+        The file whose header gave a single-tensor model its column names (see
+        :func:`load_model`'s ``columns``). A header that differs is then blamed on this
+        file, with both spellings shown, not on "the model", which has no names of its own.
 
     Returns
     -------
@@ -203,6 +208,16 @@ def read_table(
             # Matched by position, a header c,b,a against a,b,c would be accepted and give
             # wrong numbers: the names must agree.
             first = next(i for i, (g, e) in enumerate(zip(given, expected, strict=True)) if g != e)
+            # Names the file's metadata declares are the model's own: a header that differs
+            # is wrong whatever the other tables say.
+            declared = isinstance(model, ONNXModel) and model.feature_names_source == "metadata"
+            if names_from is not None and not declared:
+                raise InputError(
+                    f"{name}: column {first} is {given[first]!r} but {names_from} calls it "
+                    f"{expected[first]!r}; the model takes one tensor with no column names of "
+                    f"its own, so every table must use {names_from}'s header, in order: fix "
+                    "whichever of the two is misspelt"
+                )
             raise InputError(
                 f"{name}: column {first} is {given[first]!r} but the model's tensor column "
                 f"{first} is {expected[first]!r}; a single-tensor model takes its columns in "

@@ -12,14 +12,17 @@ imports pyplot but draws on the axes it is given.) Pass ``ax=`` to draw into an 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from .exceptions import ConfigurationError
 from .explanation import Explanation
 from .global_.effects import AccumulatedLocalEffects, PartialDependence
 from .global_.importance import ImportanceSummary, mean_abs_importance
+from .reasons import output_index
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -50,21 +53,21 @@ def _finish(figure: Figure, path: str | os.PathLike[str] | None) -> Figure:
     return figure
 
 
-def _output(names: list[str], output: int | str) -> int:
-    if isinstance(output, str):
-        if output not in names:
-            raise ConfigurationError(f"output {output!r} is not one of {names}")
-        return names.index(output)
-    if not -len(names) <= output < len(names):
-        raise ConfigurationError(f"output {output} is out of range for {len(names)} outputs")
-    return output % len(names)
+def _output(names: list[str], output: int | str | None) -> int:
+    # The one rule (None: the last output), as for reasons, reports and decisions.
+    return output_index(names, output)
+
+
+def _names(names: list[str], display_names: Mapping[str, str] | None) -> list[str]:
+    return [(display_names or {}).get(n, n) for n in names]
 
 
 def bar(
     result: Explanation | ImportanceSummary,
     *,
-    output: int | str = 0,
+    output: int | str | None = None,
     max_display: int = 10,
+    display_names: Mapping[str, str] | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -98,7 +101,8 @@ def bar(
         color=[_POSITIVE if h >= 0 else _NEGATIVE for h in heights[order]],
         capsize=3,
     )
-    axes.set_yticks(np.arange(len(order)), [names[j] for j in order])
+    shown = _names(list(names), display_names)
+    axes.set_yticks(np.arange(len(order)), [shown[j] for j in order])
     axes.set_xlabel(label)
     axes.axvline(0, color="grey", linewidth=0.8)
     return _finish(figure, path)
@@ -107,34 +111,45 @@ def bar(
 def beeswarm(
     explanation: Explanation,
     *,
-    output: int | str = 0,
+    output: int | str | None = None,
     max_display: int = 10,
+    display_names: Mapping[str, str] | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Every row's value per feature, features by mean |value|, coloured by the feature's value.
 
-    Numeric features are coloured by the rank of the row's value (low blue, high red);
-    categorical features and groups are grey.
+    Numeric features are coloured by the rank of the row's value (low blue, high red), with a
+    colour bar "feature value" from low to high as in shap's beeswarm; categorical features
+    and groups are grey.
     """
     o = _output(explanation.output_names, output)
     values = explanation.values[:, :, o]
     order = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[:max_display][::-1]
-    figure, axes = _axes(ax, (7.0, 0.45 * len(order) + 1.4))
+    figure, axes = _axes(ax, (7.5, 0.45 * len(order) + 1.4))
     rng = np.random.default_rng(0)  # jitter only: a fixed seed keeps the figure reproducible
     cmap = _colormap()
     for pos, j in enumerate(order):
         name = explanation.feature_names[j]
         column = explanation.data[name] if name in explanation.data.columns else None
         colours: Any = "grey"
-        if column is not None and np.issubdtype(column.dtype, np.number):
+        if column is not None and pd.api.types.is_numeric_dtype(column.dtype):
             ranks = column.rank(pct=True).to_numpy()
             colours = cmap(ranks)
         jitter = rng.uniform(-0.3, 0.3, size=len(values))
         axes.scatter(values[:, j], pos + jitter, c=colours, s=10, alpha=0.8, linewidths=0)
-    axes.set_yticks(np.arange(len(order)), [explanation.feature_names[j] for j in order])
+    shown = _names(list(explanation.feature_names), display_names)
+    axes.set_yticks(np.arange(len(order)), [shown[j] for j in order])
     axes.axvline(0, color="grey", linewidth=0.8)
-    axes.set_xlabel(f"value ({explanation.output_names[o]})")
+    axes.set_xlabel(f"attribution to {explanation.output_names[o]}")
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    scale = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=cmap)
+    bar = figure.colorbar(scale, ax=axes, ticks=[0.0, 1.0], aspect=40, pad=0.02)
+    bar.ax.set_yticklabels(["low", "high"])
+    bar.set_label("feature value (rank; grey: categorical)")
+    bar.outline.set_visible(False)
     return _finish(figure, path)
 
 
@@ -148,67 +163,95 @@ def waterfall(
     explanation: Explanation,
     row: int = 0,
     *,
-    output: int | str = 0,
+    output: int | str | None = None,
     max_display: int = 10,
+    z: float = 1.96,
+    display_names: Mapping[str, str] | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """One decision: from the base value, feature by feature, to the prediction.
 
-    Features beyond ``max_display`` are pooled into one bar. When the values do not add up to
-    the prediction (a surrogate's miss at the row), the gap is drawn as its own bar, so the
-    figure never hides it.
+    Each bar is labelled with its contribution and carries a ``± z`` standard-error whisker
+    at its end (95 % by default; none where the values are exact), as shap users read a
+    waterfall with its numbers. Features beyond ``max_display`` are pooled into one bar.
+    When the values do not add up to the prediction (a surrogate's miss at the row), the gap
+    is drawn as its own bar, so the figure never hides it.
     """
     o = _output(explanation.output_names, output)
     if not 0 <= row < len(explanation):
         raise ConfigurationError(f"row {row} is out of range for {len(explanation)} rows")
     values = explanation.values[row, :, o]
+    stderr = np.nan_to_num(explanation.stderr[row, :, o], nan=0.0)
     base = float(explanation.base_values[row, o])
     prediction = float(explanation.diagnostics.predictions[row, o])
     order = np.argsort(-np.abs(values), kind="stable")
     shown, rest = order[:max_display], order[max_display:]
-    labels = [_describe(explanation, row, j) for j in shown]
+    labels = [_describe(explanation, row, j, display_names) for j in shown]
     steps = list(values[shown])
+    errors = list(z * stderr[shown])
     if len(rest):
         labels.append(f"{len(rest)} other features")
         steps.append(float(values[rest].sum()))
+        errors.append(z * float(np.sqrt(np.sum(stderr[rest] ** 2))))
     gap = prediction - base - float(values.sum())
     if abs(gap) > 1e-9 * max(1.0, abs(prediction)):
         labels.append("not explained (surrogate gap)")
         steps.append(gap)
-    figure, axes = _axes(ax, (7.0, 0.45 * len(steps) + 1.6))
+        errors.append(0.0)
+    figure, axes = _axes(ax, (7.5, 0.45 * len(steps) + 1.6))
     start = base + np.concatenate([[0.0], np.cumsum(steps)[:-1]])
     ypos = np.arange(len(steps))[::-1]
+    stop = start + np.asarray(steps)
+    err = np.asarray(errors)
     axes.barh(
         ypos,
         steps,
         left=start,
+        xerr=err if err.any() else None,
+        error_kw={"ecolor": "#1d2433", "capsize": 3, "elinewidth": 1},
         color=[_POSITIVE if s >= 0 else _NEGATIVE for s in steps],
     )
-    axes.set_yticks(ypos, labels)
-    ends = np.concatenate([start, start + np.asarray(steps), [base, prediction]])
-    pad = 0.05 * max(float(ends.max() - ends.min()), 1e-12)
-    axes.set_xlim(float(ends.min()) - pad, float(ends.max()) + pad)
+    low = float(np.min(np.concatenate([start, stop - err, [base, prediction]])))
+    high = float(np.max(np.concatenate([start, stop + err, [base, prediction]])))
+    span = max(high - low, 1e-12)
+    # Each value to the right of its bar (and whisker), where no tick label can be.
+    for y, s, a, b, e in zip(ypos, steps, start, stop, err, strict=True):
+        axes.text(max(a, b) + e + 0.015 * span, y, f"{s:+.3g}", va="center", fontsize=8)
+    axes.set_yticks(ypos, [_wrapped(label) for label in labels])
+    axes.set_xlim(low - 0.04 * span, high + 0.16 * span)
     axes.axvline(base, color="grey", linestyle=":", linewidth=1)
     axes.axvline(prediction, color="black", linewidth=1)
     axes.set_xlabel(
         f"{explanation.output_names[o]}: base {base:.4g} -> prediction {prediction:.4g}"
+        + (f"\nwhiskers: ± {z:g} standard errors" if err.any() else "")
     )
     return _finish(figure, path)
 
 
-def _describe(explanation: Explanation, row: int, j: int) -> str:
+def _wrapped(label: str, width: int = 36) -> str:
+    """A tick label on up to three lines, broken between words."""
+    import textwrap
+
+    lines = textwrap.wrap(label, width) or [label]
+    return "\n".join(lines[:2] + (["…"] if len(lines) > 3 else lines[2:3]))
+
+
+def _describe(
+    explanation: Explanation, row: int, j: int, display_names: Mapping[str, str] | None = None
+) -> str:
     name = explanation.feature_names[j]
+    shown = (display_names or {}).get(name, name)
     if name in explanation.data.columns:
         value = explanation.data[name].iloc[row]
         text = f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
-        return f"{name} = {text}"
-    return name
+        return f"{shown} = {text}"
+    return shown
 
 
 def effects(
     *results: PartialDependence | AccumulatedLocalEffects,
-    output: int | str = 0,
+    output: int | str | None = None,
     max_ice: int = 100,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
@@ -281,7 +324,7 @@ def image_heatmap(
     explanation: Explanation,
     row: int = 0,
     *,
-    output: int | str = 0,
+    output: int | str | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:
@@ -323,7 +366,7 @@ def image_heatmap(
 
 
 def time_step_values(
-    explanation: Explanation, *, output: int | str = 0, row: int | None = None
+    explanation: Explanation, *, output: int | str | None = None, row: int | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Per time step (or window): labels, values and 1.96-s.e. half-widths, in time order
     (see :func:`~surrogate_xai.groups.step_contributions`)."""
@@ -351,7 +394,7 @@ def time_steps(
     explanation: Explanation,
     *,
     row: int | None = None,
-    output: int | str = 0,
+    output: int | str | None = None,
     ax: Axes | None = None,
     path: str | os.PathLike[str] | None = None,
 ) -> Figure:

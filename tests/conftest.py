@@ -16,6 +16,9 @@ from tests.reliability import (  # noqa: F401  (the reliability suite's fixture 
     pytest_terminal_summary,
 )
 
+#: Says at the end of a run which tests a missing system program kept from running.
+pytest_plugins = ["tests.system_tools"]
+
 
 def float32_frame(X: np.ndarray, prefix: str = "x") -> pd.DataFrame:
     """Data exactly representable in float32, so ONNX (float32) and numpy agree on splits."""

@@ -44,7 +44,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: reason codes. Rebound here so pytest finds it in this module.
 credit = _credit_fixture
 _MISSING = postgres_server.missing_reason()
-pytestmark = skip_unless_available(None if _MISSING is None else f"PostgreSQL tests: {_MISSING}")
+pytestmark = skip_unless_available(
+    None if _MISSING is None else f"PostgreSQL: {_MISSING}",
+    install="sudo apt-get install postgresql",
+)
 TRIGGERS = {
     "sx_audit_records_append_only",
     "sx_audit_records_no_truncate",

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_contents_and_imports(tmp_path):
-    subprocess.run(
+    build = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -27,12 +27,20 @@ def test_wheel_contents_and_imports(tmp_path):
         ],
         check=True,
         cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
+    # Every folder with files in it is declared (a package, or package data): setuptools
+    # otherwise prints a ~40-line banner on every install ("Package would be ignored").
+    assert "would be ignored" not in build.stderr, build.stderr
+    assert "absent from the `packages` configuration" not in build.stderr, build.stderr
     wheel = next(tmp_path.glob("surrogate_xai-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "surrogate_xai/adapters/sklearn.py" in names
     assert "surrogate_xai/datasets/german_credit.csv" in names
     assert "surrogate_xai/py.typed" in names
+    assert "surrogate_xai/report/templates/decision.j2" in names
+    assert "surrogate_xai/report/templates/style.css.j2" in names
     assert not any(n.startswith(("adapters/", "datasets/", "tests/")) for n in names)
 
     unpacked = tmp_path / "site"

@@ -132,3 +132,32 @@ def test_image_plots_refuse_tabular_explanations(results):
         plots.image_heatmap(exp)
     with pytest.raises(sx.ConfigurationError, match="time steps need"):
         plots.time_steps(exp)
+
+
+def test_beeswarm_has_a_feature_value_colour_bar():
+    problem = make_additive(n_samples=60, n_features=4, random_state=1)
+    model = sx.FunctionModel(problem.predict, problem.feature_names, input_type="array")
+    exp = sx.ExactSHAP().fit(model, problem.X.iloc[:20]).explain(problem.X.iloc[:30])
+    figure = plots.beeswarm(exp, display_names={"x0": "first feature"})
+    main, bar = figure.get_axes()  # the swarm and, as in shap, its colour bar
+    assert "feature value" in bar.get_ylabel()
+    assert [t.get_text() for t in bar.get_yticklabels()] == ["low", "high"]
+    assert "first feature" in [t.get_text() for t in main.get_yticklabels()]
+
+
+def test_waterfall_labels_every_bar_and_draws_its_interval(credit_model):
+    from matplotlib.collections import LineCollection
+
+    _, path, X = credit_model
+    model = sx.ONNXModel(path)
+    exp = sx.KernelSHAP(max_evals=800, random_state=0).fit(model, X.iloc[:30]).explain(X.iloc[:1])
+    figure = plots.waterfall(exp, 0, output="probabilities[good]", max_display=5)
+    axes = figure.get_axes()[0]
+    values = exp.values[0, :, 1]
+    top = values[np.argsort(-np.abs(values), kind="stable")[:5]]
+    labels = [t.get_text() for t in axes.texts]
+    assert [f"{v:+.3g}" for v in top] == labels[:5]
+    assert len(labels) == 6  # five features and "15 other features"
+    # Whiskers: the error bars of the sampled values (± 1.96 standard errors).
+    assert any(isinstance(c, LineCollection) for c in axes.collections)
+    assert "1.96 standard errors" in axes.get_xlabel()

@@ -81,7 +81,7 @@ def constructed():
 def test_known_adverse_drivers_are_the_top_four_in_order(constructed):
     explanation, _ = constructed
     assert np.allclose(explanation.values[0, :, 0], [CONTRIBUTIONS[f] for f in FEATURES])
-    result = reason_codes(explanation, exclude=["age", "sex"])[0]
+    result = reason_codes(explanation, exclude=["age", "sex"], output="good")[0]
     assert [r.features for r in result.reasons] == [
         ("income",),
         ("tenure",),
@@ -97,12 +97,12 @@ def test_known_adverse_drivers_are_the_top_four_in_order(constructed):
 
 def test_excluded_protected_attribute_never_appears_and_is_flagged(constructed):
     explanation, _ = constructed
-    unrestricted = reason_codes(explanation)[0]
+    unrestricted = reason_codes(explanation, output="good")[0]
     assert [r.features[0] for r in unrestricted.reasons] == ["income", "age", "tenure", "inquiries"]
-    for row in reason_codes(explanation, exclude=["age", "sex"], n=9):
+    for row in reason_codes(explanation, exclude=["age", "sex"], n=9, output="good"):
         emitted = {f for r in row.reasons for f in r.features}
         assert not emitted & {"age", "sex"}
-    result = reason_codes(explanation, exclude=["age", "sex"])[0]
+    result = reason_codes(explanation, exclude=["age", "sex"], output="good")[0]
     assert result.excluded == ("age", "sex")
     assert result.suppressed == ("age",)  # sex pushes toward the good outcome: nothing to flag
     assert any("protected attribute age" in f for f in result.flags)
@@ -111,7 +111,7 @@ def test_excluded_protected_attribute_never_appears_and_is_flagged(constructed):
 def test_only_contributions_toward_the_adverse_outcome_count(constructed):
     explanation, _ = constructed
     # Row 1 mirrors row 0: only debt_ratio and sex now push the good score down.
-    result = reason_codes(explanation, n=4)[1]
+    result = reason_codes(explanation, n=4, output="good")[1]
     assert [r.features[0] for r in result.reasons] == ["debt_ratio", "sex"]
     assert all(r.contribution < 0 for r in result.reasons)
 
@@ -136,7 +136,7 @@ def test_catalogue_codes_combine_features_many_to_one(constructed, tmp_path):
 
     path.write_text(yaml.safe_dump(CATALOGUE))
     for source in (CATALOGUE, path, str(path), load_catalogue(CATALOGUE)):
-        result = reason_codes(explanation, source, exclude=["age", "sex"])[0]
+        result = reason_codes(explanation, source, exclude=["age", "sex"], output="good")[0]
         assert result.codes == ["R01", "R02", "R03", "R04"]
         r02 = result.reasons[1]
         assert r02.features == ("inquiries", "utilisation")
@@ -152,7 +152,7 @@ def test_catalogue_codes_combine_features_many_to_one(constructed, tmp_path):
 
 def test_features_without_an_entry_get_a_generated_text_and_a_flag(constructed):
     explanation, _ = constructed
-    result = reason_codes(explanation, CATALOGUE, n=5, exclude=["age", "sex"])[0]
+    result = reason_codes(explanation, CATALOGUE, n=5, exclude=["age", "sex"], output="good")[0]
     last = result.reasons[-1]
     assert last.code == "UNMAPPED:savings"
     assert not last.catalogued

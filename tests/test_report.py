@@ -523,7 +523,15 @@ def test_audit_report_escapes_hostile_names_and_categories(hostile: dict) -> Non
     summaries = {entry["column"]: entry["summary"] for entry in findings.data_summary}
     assert set(summaries) == set(HOSTILE_FEATURES)
     for column, summary in summaries.items():
-        assert f"<td>{escape(column)}</td>" in html
+        # Shown by its display name (a catalogue text, or the name itself), the column's own
+        # name beside it when they differ.
+        shown = findings.name(column)
+        cell = (
+            f"<td>{escape(column)}</td>"
+            if shown == column
+            else f'<td>{escape(shown)} <code class="muted">{escape(column)}</code></td>'
+        )
+        assert cell in html
         assert f"<td>{escape(summary)}</td>" in html
 
 

@@ -34,7 +34,8 @@ CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 pytestmark = skip_unless_available(
     None
     if CHROMIUM.exists()
-    else "Debian package 'chromium' is not installed (no chromium on PATH); .ci/run installs it"
+    else "Debian package 'chromium' is not installed (no chromium on PATH)",
+    install="sudo apt-get install chromium",
 )
 
 START_TIMEOUT = 30.0  # seconds for the browser to listen
@@ -165,7 +166,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
             proc.stderr.close()
 
 
-def open_page(browser: DevTools, path: Path) -> tuple[str, int]:
+def open_page(browser: DevTools, path: Path, width: int = 1100) -> tuple[str, int]:
     """A fresh tab showing ``path``; returns its session and the event index of the navigation."""
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
@@ -175,7 +176,7 @@ def open_page(browser: DevTools, path: Path) -> tuple[str, int]:
         browser.send(domain, session=session)
     browser.send(
         "Emulation.setDeviceMetricsOverride",
-        {"width": 1100, "height": 1400, "deviceScaleFactor": 1, "mobile": False},
+        {"width": width, "height": 1400, "deviceScaleFactor": 1, "mobile": False},
         session=session,
     )
     since = len(browser.events)
@@ -307,6 +308,7 @@ def test_audit_report_renders_in_chromium(browser: DevTools, tmp_path: Path) -> 
         explainer=case["explainer"],
         catalogue=CATALOGUE,
         output="probabilities[good]",
+        threshold=0.5,
         n_explain=12,
         random_state=4,
     )
@@ -344,3 +346,116 @@ def test_image_and_time_step_figures_render_in_chromium(browser: DevTools, tmp_p
         else:
             text = evaluate(browser, session, "document.body.innerText")
             assert "Over time" in text
+
+
+#: Words (outside <code>) of the table cells matched by a selector that the layout broke
+#: across lines: a range over each word has client rectangles on more than one line.
+BROKEN_WORDS = """(selector => {
+  const broken = [];
+  for (const cell of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    let node;
+    while ((node = walker.nextNode())) {
+      if (node.parentElement.closest('code')) continue;
+      const words = /\\S+/g;
+      let m;
+      while ((m = words.exec(node.data))) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+})"""
+
+
+@pytest.fixture(scope="module")
+def first_hour_reports(credit_model, tmp_path_factory):
+    """The reports a first-time user sees for a credit model: a tree surrogate that fails
+    (so the rules are withheld), sampled values, display names from a catalogue."""
+    import surrogate_xai as sx
+    from surrogate_xai.decisions import CREDIT, DecisionPolicy, decide
+    from surrogate_xai.display import display_names
+
+    _, path, X = credit_model
+    model = sx.ONNXModel(path)
+    background = X.iloc[:40]
+    catalogue = {
+        "name": "c", "version": "1",
+        "reasons": [{"code": "R01", "text": "Status of existing checking account",
+                     "features": ["status_of_existing_checking_account"]}],
+    }  # fmt: skip
+    findings = build_audit_findings(
+        model, X.iloc[200:400], background, catalogue=catalogue, output="probabilities[good]",
+        threshold=0.5, n_explain=8, random_state=0, framing=CREDIT,
+    )  # fmt: skip
+    explainer = sx.KernelSHAP(max_evals=1500, tol=0.01, random_state=0).fit(model, background)
+    exp = explainer.explain(X.iloc[200:202])
+    loaded = sx.reasons.load_catalogue(catalogue)
+    decisions = decide(
+        exp,
+        DecisionPolicy(
+            output="probabilities[good]", threshold=0.5, framing=CREDIT, catalogue=loaded
+        ),
+    )
+    names = display_names(exp.feature_names, exp.output_names, catalogue=loaded)
+    folder = tmp_path_factory.mktemp("first-hour-reports")
+    decision = write_html(
+        folder / "decision.html",
+        decision_report(
+            exp, 0, reasons=decisions.reasons[0], outcome=(decisions.outcomes or [])[0],
+            framing=CREDIT, display_names=names,
+        ),
+    )  # fmt: skip
+    audit = write_html(folder / "audit.html", audit_report(findings))
+    shutil.copyfile(audit, artifacts() / "audit_report_1280.html")
+    return decision, audit, findings
+
+
+def test_reports_read_well_at_1280_px(browser: DevTools, first_hour_reports) -> None:
+    decision, audit, findings = first_hour_reports
+    session, since = open_page(browser, audit, width=1280)
+    assert problems(browser, session, since) == []
+    # No word of a table cell breaks across lines at 1280 px (it used to: "catego rical",
+    # "numer ic", "lea f", "0.252 8").
+    for selector in ("#data-summary td", "table.leaves td", "#importance-table td", "td"):
+        assert evaluate(browser, session, f"{BROKEN_WORDS}({json.dumps(selector)})") == []
+    text = evaluate(browser, session, "document.body.innerText")
+    # Parameters as words, not a JSON dump.
+    assert '{"' not in text
+    assert "max_evals 4096; tol none" in text
+    # Every chart names its axes.
+    labels = evaluate(
+        browser,
+        session,
+        "[...document.querySelectorAll('svg text.axis-label')].map(t => t.textContent)",
+    )
+    assert "number of attributions" in labels
+    assert any(label.startswith("mean |attribution|") for label in labels)
+    assert any(label.startswith("standard error of an attribution") for label in labels)
+    # The failing surrogate's rules are withheld: not on the page until asked for.
+    assert findings.surrogate.low_fidelity
+    assert "do not read its rules" in text
+    assert all(rule not in text for rule in findings.surrogate.rules)
+    screenshot(browser, session, "audit_report_1280.png")
+
+    session, since = open_page(browser, decision, width=1280)
+    assert problems(browser, session, since) == []
+    assert evaluate(browser, session, f"{BROKEN_WORDS}('td')") == []
+    text = evaluate(browser, session, "document.body.innerText")
+    assert "Values of this applicant" in text
+    assert '{"' not in text
+    # The waterfall's labels are whole (wrapped, never cut with "…") and its axis is named.
+    shown = evaluate(
+        browser,
+        session,
+        "[...document.querySelectorAll('svg.chart text.label')].map(t => "
+        "[...t.querySelectorAll('tspan')].map(s => s.textContent).join(' '))",
+    )
+    assert any(s.startswith("Status of existing checking account = ") for s in shown)
+    assert all("…" not in s for s in shown)
+    axis = evaluate(browser, session, "document.querySelector('svg text.axis-label').textContent")
+    assert axis == "probabilities[good]"

@@ -812,7 +812,13 @@ def test_threshold_records_the_decision_by_the_shared_rule(service):
         expected = ["declined" if d else "approved" for d in declined]
         assert [r["decision"] for r in body["explanations"]] == expected
         assert [r["outcome"] for r in records[adverse]] == [
-            {"decision": d, "threshold": threshold, "output": "probabilities[1]"} for d in expected
+            {
+                "decision": d,
+                "adverse": d == "declined",
+                "threshold": threshold,
+                "output": "probabilities[1]",
+            }
+            for d in expected
         ]
     assert answers["decrease"].json()["explanations"][0]["decision"] == "declined"
     assert answers["increase"].json()["explanations"][0]["decision"] == "approved"

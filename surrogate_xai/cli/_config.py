@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import typer
 from pydantic import (
@@ -21,8 +21,10 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from ..decisions import NEUTRAL, Framing
 from ..exceptions import ConfigurationError, InputError
 
 #: The largest seed, the same bound as the service's (a numpy seed is any integer >= 0, but a
@@ -46,9 +48,13 @@ class _Settings(BaseModel):
     PATHS: ClassVar[tuple[str, ...]] = ()
 
 
+#: Words a report shows: a subject noun or an outcome label is short, one line of text.
+Words = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^\n\r\t]*\S[^\n\r\t]*$")]
+
+
 class _DecisionSettings(_Settings):
     """The options ``sxai explain`` and ``sxai audit`` share: a model, rows, a reference, and
-    the decision made on one output."""
+    the decision made on one output (only with a threshold), and the words it is told in."""
 
     model: Path | None = None
     data: Path | None = None
@@ -56,27 +62,55 @@ class _DecisionSettings(_Settings):
     seed: StrictInt = Field(0, ge=0, le=MAX_SEED)
     output: str | None = None
     score: str | None = None
-    threshold: float = 0.5
+    # No threshold, no decision: a regression or a multiclass model has no natural cut-off,
+    # and a decision nobody asked for ("variable <= 0.5 is declined") is worse than none.
+    threshold: float | None = None
     adverse: Adverse = "decrease"
     catalogue: Path | None = None
     parity: Path | None = None
+    tol: float | None = None
+    subject: Words = NEUTRAL.subject
+    adverse_label: Words = NEUTRAL.adverse
+    favourable_label: Words = NEUTRAL.favourable
+    #: Names to show for features and outputs in reports (config file only).
+    display_names: dict[Words, Words] = Field(default_factory=dict)
     quiet: StrictBool = False
 
     PATHS: ClassVar[tuple[str, ...]] = ("model", "data", "background", "catalogue", "parity")
 
-    @field_validator("threshold", mode="before")
+    @field_validator("threshold", "tol", mode="before")
     @classmethod
     def _number(cls, v: object) -> object:
         if isinstance(v, bool):  # lax mode would take true as 1.0
             raise ValueError("must be a number, not a boolean")
         return v
 
-    @field_validator("threshold")
+    @field_validator("threshold", "tol")
     @classmethod
-    def _finite(cls, v: float) -> float:
-        if v != v or v in (float("inf"), float("-inf")):
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and (v != v or v in (float("inf"), float("-inf"))):
             raise ValueError("must be a finite number")
         return v
+
+    @field_validator("tol")
+    @classmethod
+    def _positive(cls, v: float | None) -> float | None:
+        if v is not None and not v > 0:
+            raise ValueError("must be a positive number (the largest standard error allowed)")
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_labels(self) -> _DecisionSettings:
+        if self.adverse_label == self.favourable_label:
+            raise ValueError(
+                f"adverse_label and favourable_label are both {self.adverse_label!r}; the two "
+                "outcomes need different labels"
+            )
+        return self
+
+    def framing(self) -> Framing:
+        """The words of the decision (see :class:`~surrogate_xai.decisions.Framing`)."""
+        return Framing(self.subject, self.adverse_label, self.favourable_label)
 
 
 class _EndpointSettings(_Settings):
@@ -171,6 +205,10 @@ class AuditSettings(_DecisionSettings):
     report: Path | None = None
     n_explain: StrictInt = Field(50, ge=1)
     background_rows: StrictInt = Field(100, ge=1)
+    #: None: the audit's own default budget (``model_audit.DEFAULT_MAX_EVALS``).
+    max_evals: StrictInt | None = Field(None, ge=3, le=MAX_EVALS_LIMIT)
+    surrogate: Literal["tree", "linear"] = "tree"
+    surrogate_depth: StrictInt = Field(3, ge=1, le=12)
 
     PATHS: ClassVar[tuple[str, ...]] = (*_DecisionSettings.PATHS, "report")
 
@@ -178,7 +216,9 @@ class AuditSettings(_DecisionSettings):
 def validation_message(exc: ValidationError, source: str) -> str:
     """The first problem pydantic found, naming the field (or the unknown key)."""
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    field = ".".join(str(p) for p in err["loc"])
+    if not field:  # a check of several options together
+        return f"{source}: {str(err['msg']).removeprefix('Value error, ')}"
     if err["type"] == "extra_forbidden":
         return f"{source}: unknown option {field!r}"
     return f"{source}: option {field!r}: {err['msg']}"

@@ -21,12 +21,36 @@ ParityOption = Annotated[
         show_default=False,
     ),
 ]
-ThresholdOption = Annotated[float, typer.Option(help="Decision threshold on the score.")]
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Decision threshold on the score. Without one no decision is made: reasons and "
+        "reports only.",
+        show_default=False,
+    ),
+]
+ToleranceOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Stop a row early once every standard error is below this (kernelshap, "
+        "permutation); a row that gets there is reported as converged.",
+        show_default=False,
+    ),
+]
+SubjectOption = Annotated[
+    str, typer.Option(help="What one row is, in reports and summaries (e.g. applicant).")
+]
+AdverseLabelOption = Annotated[
+    str, typer.Option(help="Label of the adverse outcome (e.g. declined).")
+]
+FavourableLabelOption = Annotated[
+    str, typer.Option(help="Label of the other outcome (e.g. approved).")
+]
 AdverseOption = Annotated[
     str,
     typer.Option(
-        help="'decrease': a score at or below the threshold is declined and reasons are "
-        "what lowers it; 'increase': a score above it is declined, reasons raise it."
+        help="'decrease': a score at or below the threshold is the adverse outcome and "
+        "reasons are what lowers it; 'increase': a score above it is adverse, reasons raise it."
     ),
 ]
 QuietOption = Annotated[bool, typer.Option(help="No progress bars and no summary.")]

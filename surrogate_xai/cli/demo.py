@@ -1,17 +1,24 @@
 """The whole job on bundled data: ``sxai demo`` (also ``make demo``).
 
-Trains a credit model on German Credit (a OneHotEncoder + gradient-boosting pipeline), exports
-it to ONNX and proves the export equal to the original, then runs exactly what a user runs
-with ``sxai explain --config sxai-demo/explain.yaml``: applicants explained with KernelSHAP,
-principal reasons from a reason-code catalogue (protected attributes excluded), one HTML
-report per decision, an audit report, and a SQLite audit store. Every file goes to
-``./sxai-demo/``; the summary printed at the end says what to open and what to try next.
+Trains a credit model on German Credit (a OneHotEncoder + gradient-boosted stumps: an
+additive score, as credit scorecards are), exports it to ONNX and proves the export equal to
+the original, then runs exactly what a user runs with ``sxai explain --config
+sxai-demo/explain.yaml``: applicants explained with KernelSHAP until every standard error is
+below a tolerance, principal reasons from a reason-code catalogue (protected attributes
+excluded), one HTML report per decision, an audit report, and a SQLite audit store. Every file
+goes to ``./sxai-demo/``; the summary printed at the end says what to open and what to try
+next, as commands that work when pasted (see :mod:`surrogate_xai.cli._invocation`).
+
+The budget, tolerance and surrogate are chosen so that a healthy model looks healthy
+(measured: every one of the 200 held-out applicants converges at 10,000 model rows with a
+largest standard error of 0.0004 against the tolerance 0.002; the linear surrogate's held-out
+R² is 0.85-0.93 over 12 seeds against the minimum 0.8). A depth-3 tree surrogate of a
+depth-3 boosted model reached R² 0.26 here: what it would have said is "do not read me".
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -57,6 +64,13 @@ PROTECTED = ["personal_status_and_sex", "age_in_years", "foreign_worker"]
 ID_COLUMN = "applicant_id"
 PARITY_FILE = "credit.parity.json"
 SCORE = "probabilities[bad]"
+#: Model rows per applicant, and the largest standard error a converged row may have.
+MAX_EVALS, TOLERANCE = 10_000, 0.002
+#: The auditor's global surrogate: the model is additive, so a linear surrogate fits it.
+SURROGATE = "linear"
+#: Where the summary's `sxai explain --config` writes: a fresh store and fresh outputs, so the
+#: command adds no second record for a decision the demo's store already holds.
+RERUN = {"--store": "rerun.db", "--out": "rerun.jsonl", "--report-dir": "rerun-reports"}
 
 
 @dataclass
@@ -80,7 +94,9 @@ def _train(X: pd.DataFrame, y: pd.Series) -> object:
     prep = ColumnTransformer(
         [("text", OneHotEncoder(handle_unknown="ignore"), text)], remainder="passthrough"
     )
-    model = GradientBoostingClassifier(n_estimators=150, max_depth=3, random_state=0)
+    # Stumps: each tree splits one column, so the score is a sum of one function per column
+    # (held-out AUC 0.83, the same as depth-3 trees on these 800 rows).
+    model = GradientBoostingClassifier(n_estimators=100, max_depth=1, random_state=0)
     return Pipeline([("prep", prep), ("gbm", model)]).fit(X, y)
 
 
@@ -112,10 +128,14 @@ def config_yaml(rows_file: str, seed: int) -> str:
         "id_column": ID_COLUMN,
         "method": "kernelshap",
         "seed": seed,
-        "max_evals": 10_000,
+        "max_evals": MAX_EVALS,
+        "tol": TOLERANCE,
         "score": SCORE,
         "adverse": "increase",
         "threshold": 0.5,
+        "subject": "applicant",
+        "adverse_label": "declined",
+        "favourable_label": "approved",
         "n_reasons": 4,
         "catalogue": "reasons.yaml",
         "parity": PARITY_FILE,
@@ -175,6 +195,7 @@ DEMO_FILES = (
     "reports",
     "audit.html",
     "holdout.csv",
+    *RERUN.values(),
 )
 
 
@@ -205,11 +226,12 @@ def _clear_earlier_run(folder: Path) -> None:
         path = folder / name
         if path.is_file() or path.is_symlink():
             path.unlink()
-    reports = folder / "reports"
-    if reports.is_dir() and not reports.is_symlink():
-        for path in reports.glob("decision-*.html"):
-            if path.is_file() or path.is_symlink():
-                path.unlink()
+    for name in ("reports", RERUN["--report-dir"]):
+        reports = folder / name
+        if reports.is_dir() and not reports.is_symlink():
+            for path in reports.glob("decision-*.html"):
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
 
 
 def run_demo(
@@ -234,6 +256,7 @@ def run_demo(
     from rich.console import Console
 
     from ._config import AuditSettings, ExplainSettings, read_config
+    from ._invocation import command_line
     from ._progress import Progress
     from .explain_run import run_explain
     from .model_audit import run_audit
@@ -253,10 +276,12 @@ def run_demo(
     )
     progress = Progress(enabled=not quiet)
     run = run_explain(settings, progress=progress)
+    diagnostics = run.explanation.diagnostics
     say(
         f"KernelSHAP: {len(run.results)} applicants in {run.seconds:.1f} s, "
-        f"{int(run.explanation.diagnostics.model_evaluations.mean())} model rows per applicant, "
-        f"seed {seed}"
+        f"{int(diagnostics.model_evaluations.mean())} model rows per applicant, seed {seed}; "
+        f"converged {int(diagnostics.converged.sum())} of {len(run.results)} "
+        f"(every standard error below {TOLERANCE})"
     )
     holdout = folder / "holdout.csv"
     X_test.assign(creditability=y_test.to_numpy()).to_csv(holdout, index=False)
@@ -269,13 +294,26 @@ def run_demo(
             "report": folder / "audit.html",
             "score": SCORE,
             "adverse": "increase",
+            "threshold": settings.threshold,
+            "subject": settings.subject,
+            "adverse_label": settings.adverse_label,
+            "favourable_label": settings.favourable_label,
             "catalogue": settings.catalogue,
             "parity": settings.parity,
             "n_explain": 40,
+            "max_evals": MAX_EVALS,
+            "tol": TOLERANCE,
+            "surrogate": SURROGATE,
             "seed": seed,
         }
     )
-    run_audit(audit_settings, command="sxai demo", progress=progress)
+    audit = run_audit(audit_settings, command=command_line("demo"), progress=progress)
+    fidelity = audit.findings.surrogate.fidelity
+    say(
+        f"Audit: global surrogate ({SURROGATE}) held-out {fidelity.metric} {fidelity.value:.3f} "
+        f"on {fidelity.n_test} rows (minimum {audit.findings.surrogate.min_fidelity:g}"
+        f"{': below it' if audit.findings.surrogate.low_fidelity else ''})"
+    )
     seconds = time.perf_counter() - start
     _summary(console, folder, run, settings, seconds)
     return DemoResult(folder, len(run.results), run.declined, run.record_ids or [], seconds)
@@ -284,10 +322,11 @@ def run_demo(
 def _summary(console: Any, folder: Path, run: Any, settings: Any, seconds: float) -> None:
     from rich.table import Table
 
+    from ._invocation import command_line
     from .explain_run import replay_command, report_name
 
     n = len(run.results)
-    declined = [r for r in run.results if r["decision"] == "declined"]
+    declined = [r for r in run.results if r["decision"] == settings.adverse_label]
     console.print(
         f"\n[bold]{len(declined)} of {n} applicants declined[/bold] "
         f"(P(bad) > {settings.threshold}); done in {seconds:.1f} s."
@@ -306,13 +345,22 @@ def _summary(console: Any, folder: Path, run: Any, settings: Any, seconds: float
     console.print(table)
     report = folder / "reports" / report_name(shown["decision_id"])
     console.print("\nOpen:")
-    console.print(f"  {report}   (this applicant's report; one per applicant in {folder}/reports)")
-    console.print(f"  {folder / 'audit.html'}   (the auditor's report on the model)")
-    console.print(f"  {folder / 'results.jsonl'}   (one JSON line per decision)")
-    console.print("Try:")
-    console.print(f"  {replay_command(shown['record_id'], settings)}")
-    console.print(f"  {shlex.join(['sxai', 'verify', '--store', str(folder / 'audit.db')])}")
-    console.print(f"  {shlex.join(['sxai', 'explain', '--config', str(folder / 'explain.yaml')])}")
+    for line in (
+        f"{report}   (this applicant's report; one per applicant in {folder}/reports)",
+        f"{folder / 'audit.html'}   (the auditor's report on the model)",
+        f"{folder / 'results.jsonl'}   (one JSON line per decision)",
+    ):
+        console.print(f"  {line}", markup=False)  # a path may hold brackets
+    console.print("Try (each line works pasted into a shell here, no virtualenv needed):")
+    rerun = [arg for flag, name in RERUN.items() for arg in (flag, str(folder / name))]
+    for line in (
+        replay_command(shown["record_id"], settings),
+        command_line("verify", "--store", str(folder / "audit.db")),
+        command_line("explain", "--config", str(folder / "explain.yaml"), *rerun)
+        + "  # the same run, into a fresh store",
+    ):
+        # Not markup: a path may hold brackets.
+        console.print(f"  {line}", markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,10 +15,12 @@ from . import _config
 from ._common import user_errors
 from ._config import ExplainSettings
 from ._options import (
+    AdverseLabelOption,
     AdverseOption,
     BatchRowsOption,
     CatalogueOption,
     EndpointOption,
+    FavourableLabelOption,
     HeaderFileOption,
     MaxRequestsOption,
     MaxRetriesOption,
@@ -31,8 +33,10 @@ from ._options import (
     ProtocolOptionOption,
     QuietOption,
     RateLimitOption,
+    SubjectOption,
     ThresholdOption,
     TimeoutOption,
+    ToleranceOption,
 )
 from ._progress import Progress
 from .explain_run import ExplainRun, run_explain, shown_url
@@ -53,6 +57,9 @@ _PROTOCOL = _config.default(_D, "protocol")
 _BATCH_ROWS = _config.default(_D, "batch_rows")
 _TIMEOUT = _config.default(_D, "timeout")
 _MAX_RETRIES = _config.default(_D, "max_retries")
+_SUBJECT, _ADVERSE_LABEL, _FAVOURABLE_LABEL = (
+    _config.default(_D, name) for name in ("subject", "adverse_label", "favourable_label")
+)
 
 
 def explain(
@@ -87,6 +94,7 @@ def explain(
             f"({_listed(registry.estimators(budget='max_evals'), aliases=False)})."
         ),
     ] = _config.default(_D, "max_evals"),
+    tol: ToleranceOption = None,
     n_samples: Annotated[
         int,
         typer.Option(
@@ -106,12 +114,16 @@ def explain(
     score: Annotated[
         str | None,
         typer.Option(
-            help="The output column the decision is made on, by name (e.g. "
-            "'probabilities[bad]') or index (default: the last column)."
+            help="The output column the decision and the reasons are about, by name (e.g. "
+            "'probabilities[bad]') or index (default: the last column: a binary classifier's "
+            "second class, a regression's only output)."
         ),
     ] = None,
     threshold: ThresholdOption = _THRESHOLD,
     adverse: AdverseOption = _ADVERSE,
+    subject: SubjectOption = _SUBJECT,
+    adverse_label: AdverseLabelOption = _ADVERSE_LABEL,
+    favourable_label: FavourableLabelOption = _FAVOURABLE_LABEL,
     n_reasons: Annotated[
         int, typer.Option(help="Principal reasons per decision, at most.")
     ] = _config.default(_D, "n_reasons"),
@@ -186,12 +198,22 @@ def explain(
 def summary(run: ExplainRun, settings: ExplainSettings) -> str:
     """One line per thing written, for the terminal."""
     n = len(run.results)
-    lines = [
-        f"explained {n} rows with {settings.method} in {run.seconds:.1f} s: "
-        f"{run.declined} declined, {n - run.declined} approved "
-        f"({run.score_name} {'<=' if settings.adverse == 'decrease' else '>'} "
-        f"{settings.threshold} is declined)"
-    ]
+    head = f"explained {n} rows with {settings.method} in {run.seconds:.1f} s"
+    if settings.threshold is None:
+        head += f" on output {run.score_name}; no decision made (give --threshold to decide)"
+    else:
+        adverse, favourable = settings.adverse_label, settings.favourable_label
+        head += (
+            f": {run.n_adverse} {adverse}, {n - run.n_adverse} {favourable} "
+            f"({run.score_name} {'<=' if settings.adverse == 'decrease' else '>'} "
+            f"{settings.threshold} is {adverse})"
+        )
+    lines = [head]
+    if settings.tol is not None:
+        converged = int(run.explanation.diagnostics.converged.sum())
+        lines.append(
+            f"converged: {converged} of {n} rows (every standard error below {settings.tol})"
+        )
     if settings.out is not None:
         lines.append(f"results: {settings.out}")
     if run.record_ids is not None:

@@ -17,9 +17,9 @@ files, with their real record ids, as hidden ``.NAME.XXXX.tmp`` files next to th
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
-import shlex
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from ..audit import AuditStore
-from ..decisions import DECLINED, DecisionPolicy, Decisions, decide, record
+from ..decisions import DecisionPolicy, Decisions, decide, record
+from ..display import display_names
 from ..exceptions import ConfigurationError, InputError, RecordNotFoundError, SurrogateXAIError
 from ..explainers import registry
 from ..explainers.base import BaseExplainer
@@ -62,6 +63,7 @@ from ._common import (
 )
 from ._config import ExplainSettings
 from ._endpoint import check_endpoint_options, endpoint_model
+from ._invocation import command_line
 from ._progress import Progress
 
 
@@ -91,10 +93,13 @@ class ExplainRun:
     reports: list[Path] = field(default_factory=list)
     #: What was done with the outputs of earlier runs that died mid-way (lines to show).
     recovered: list[str] = field(default_factory=list)
+    #: Rows whose outcome is the adverse one (0 without a threshold).
+    n_adverse: int = 0
 
+    #: The same count under its credit name (the demo's applicants are declined).
     @property
     def declined(self) -> int:
-        return sum(r["decision"] == DECLINED for r in self.results)
+        return self.n_adverse
 
 
 def _require(settings: ExplainSettings) -> tuple[Path | None, Path, Path]:
@@ -189,15 +194,20 @@ def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs
     raw = read_csv(data_path)
     decision_ids = _decision_ids(raw, settings.id_column, str(data_path))
     drop = (settings.id_column,) if settings.id_column else ()
-    # A single-tensor graph has no column names: the data file's header gives them, and the
-    # background must then name the same columns in the same order (read_table checks).
-    header = [str(c) for c in raw.columns if c not in drop]
-    if model_path is None:  # --endpoint: a model server takes the header's columns
-        model = endpoint_model(settings, data_path, raw.drop(columns=list(drop)), read_csv(bg_path))
+    raw_background = read_csv(bg_path)
+    if model_path is None:  # --endpoint: a model server takes the data header's columns
+        model = endpoint_model(settings, data_path, raw.drop(columns=list(drop)), raw_background)
+        X = read_table(data_path, model, frame=raw, drop=drop)
+        background = read_table(bg_path, model, frame=raw_background)
     else:
+        # A single-tensor graph has no column names: the background's header gives them (as
+        # for `sxai serve`, and as the record keeps them for `sxai replay`), and the data
+        # must name the same columns in the same order; a misspelt header is named with
+        # both files.
+        header = [str(c) for c in raw_background.columns]
         model = load_model(model_path, settings.output, columns=header)
-    X = read_table(data_path, model, frame=raw, drop=drop)
-    background = read_table(bg_path, model)
+        background = read_table(bg_path, model, frame=raw_background)
+        X = read_table(data_path, model, frame=raw, drop=drop, names_from=str(bg_path))
     unknown = [e for e in settings.exclude if e not in model.feature_names]
     if unknown:
         raise ConfigurationError(
@@ -230,10 +240,19 @@ def read_inputs(settings: ExplainSettings, config: Path | None = None) -> Inputs
 
 
 def build_explainer(settings: ExplainSettings) -> BaseExplainer:
-    """The explainer ``--method`` names (see the estimator registry), with the run's seed and
-    budget."""
-    return registry.get(settings.method, row_independent=True).build(
-        seed=settings.seed, max_evals=settings.max_evals, n_samples=settings.n_samples
+    """The explainer ``--method`` names (see the estimator registry), with the run's seed,
+    budget and (for the methods that stop early) tolerance."""
+    estimator = registry.get(settings.method, row_independent=True)
+    extra: dict[str, Any] = {}
+    if settings.tol is not None:
+        if "tol" not in inspect.signature(estimator.load()).parameters:
+            raise ConfigurationError(
+                f"--tol does not apply to {settings.method!r}, which does not stop early; "
+                "leave it out, or use kernelshap or permutation"
+            )
+        extra["tol"] = settings.tol
+    return estimator.build(
+        seed=settings.seed, max_evals=settings.max_evals, n_samples=settings.n_samples, **extra
     )
 
 
@@ -274,23 +293,21 @@ def _result_line(decisions: Decisions, i: int, decision_id: str, k: int, s: Any)
 
 
 def replay_command(record_id: str, settings: ExplainSettings) -> str:
-    """The command that re-runs a record and checks it bit for bit.
+    """The command that re-runs a record and checks it bit for bit, as it can be pasted into
+    a fresh shell (:func:`~surrogate_xai.cli._invocation.command_line`).
 
     The store URL is shown with its password hidden (``***``): this text goes into every
     report and onto the terminal.
     """
-    return shlex.join(
-        [
-            "sxai",
-            "replay",
-            record_id,
-            "--store",
-            shown_url(settings.store or ""),
-            "--model",
-            str(settings.model),
-            "--background",
-            str(settings.background),
-        ]
+    return command_line(
+        "replay",
+        record_id,
+        "--store",
+        shown_url(settings.store or ""),
+        "--model",
+        str(settings.model),
+        "--background",
+        str(settings.background),
     )
 
 
@@ -354,9 +371,16 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
             n_reasons=settings.n_reasons,
             exclude=tuple(settings.exclude),
             catalogue=inputs.catalogue,
+            framing=settings.framing(),
         ),
     )
     reasons = decisions.reasons
+    names = display_names(
+        exp.feature_names,
+        exp.output_names,
+        catalogue=inputs.catalogue,
+        given=settings.display_names,
+    )
     results = [
         _result_line(decisions, i, inputs.decision_ids[i], k, settings) for i in range(len(exp))
     ]
@@ -367,7 +391,9 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
     if record_ids is not None:
         for line, rid in zip(results, record_ids, strict=True):
             line["record_id"] = rid
-    run = ExplainRun(exp, reasons, results, exp.output_names[k], seconds)
+    run = ExplainRun(
+        exp, reasons, results, exp.output_names[k], seconds, n_adverse=decisions.n_adverse
+    )
     run.recovered = _recover_interrupted(
         settings, inputs, [line["decision_id"] for line in results]
     )
@@ -389,13 +415,16 @@ def _run(settings: ExplainSettings, inputs: Inputs, parity: Any, progress: Progr
                         reasons=reasons[i],
                         output=k,
                         outcome={"decision": line["decision"], "threshold": settings.threshold},
+                        framing=settings.framing(),
+                        display_names=names,
                         record_id=record_id,
                         # A server's answers cannot be replayed from files: no command.
                         replay_command=None
                         if record_id is None or settings.endpoint is not None
                         else replay_command(record_id, settings),
                         parity=parity,
-                        title=f"Decision {line['decision_id']}",
+                        title=f"{'Explanation of' if settings.threshold is None else 'Decision on'}"
+                        f" {settings.subject} {line['decision_id']}",
                     )
                     path = settings.report_dir / report_name(line["decision_id"])
                     staged.stage(path, html)

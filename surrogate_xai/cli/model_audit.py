@@ -8,11 +8,11 @@ on a CSV of rows, optionally with the true labels, and writes it with
 
 from __future__ import annotations
 
-import shlex
 import sys
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -33,19 +33,35 @@ from ._common import (
     write_atomic,
 )
 from ._config import AuditSettings
+from ._invocation import command_line
 from ._options import (
+    AdverseLabelOption,
     AdverseOption,
     CatalogueOption,
+    FavourableLabelOption,
     ModelArgument,
     ParityOption,
     QuietOption,
+    SubjectOption,
     ThresholdOption,
+    ToleranceOption,
 )
 from ._progress import Progress
 
 _D = AuditSettings
 _THRESHOLD = _config.default(_D, "threshold")
 _ADVERSE = _config.default(_D, "adverse")
+_SUBJECT, _ADVERSE_LABEL, _FAVOURABLE_LABEL = (
+    _config.default(_D, name) for name in ("subject", "adverse_label", "favourable_label")
+)
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """What ``sxai audit`` wrote, and what it found."""
+
+    path: Path
+    findings: Any
 
 
 def run_audit(
@@ -55,8 +71,9 @@ def run_audit(
     command: str | None = None,
     progress: Progress | None = None,
     config: Path | None = None,
-) -> Path:
-    """Build the audit report ``settings`` describes and write it; returns its path.
+) -> AuditRun:
+    """Build the audit report ``settings`` describes and write it; returns where, and the
+    findings.
 
     ``config`` is the ``--config`` file, if any (only to refuse writing over it).
     """
@@ -92,28 +109,36 @@ def run_audit(
         numeric = pd.to_numeric(target, errors="coerce")
         target = numeric if numeric.notna().all() else target.astype(object)
     drop = (settings.target,) if settings.target else ()
-    # A single-tensor graph takes the data file's header as its column names.
+    # A single-tensor graph takes its column names from the background's header if there is
+    # one (as `sxai explain` does), else from the data file's.
+    raw_background = None if settings.background is None else read_csv(settings.background)
+    names = raw if raw_background is None else raw_background
     model = load_model(
-        settings.model, settings.output, columns=[str(c) for c in raw.columns if c not in drop]
+        settings.model,
+        settings.output,
+        columns=[str(c) for c in names.columns if raw_background is not None or c not in drop],
     )
-    data = read_table(settings.data, model, frame=raw, drop=drop)
-    if parity is None and settings.parity is not None:
-        parity = read_parity_evidence(settings.parity, model)
-    if settings.background is not None:
-        background = Background(read_table(settings.background, model))
+    if raw_background is not None and settings.background is not None:
+        background = Background(read_table(settings.background, model, frame=raw_background))
+        data = read_table(
+            settings.data, model, frame=raw, drop=drop, names_from=str(settings.background)
+        )
     else:
+        data = read_table(settings.data, model, frame=raw, drop=drop)
         background = Background.sample(
             data, min(settings.background_rows, len(data)), random_state=settings.seed
         )
+    if parity is None and settings.parity is not None:
+        parity = read_parity_evidence(settings.parity, model)
     catalogue = (
         load_catalogue(settings.catalogue, model.feature_names) if settings.catalogue else None
     )
     output = score_index(model, settings.score)
     if target is not None:
-        # Missing labels and labels that are not the model's classes are refused before the
-        # audit runs, naming the file, the column and the row.
-        findings_module = import_module("surrogate_xai.model_audit")
-        findings_module.target_truth(
+        # Missing labels, labels that are not the model's classes and a target that fits
+        # neither a classifier nor a regression are refused before the audit runs, naming the
+        # file, the column and the row.
+        import_module("surrogate_xai.model_audit").check_target(
             target,
             model.output_names[output],
             model.output_names,
@@ -133,10 +158,19 @@ def run_audit(
             random_state=settings.seed,
             parity=parity,
             command=command,
+            max_evals=settings.max_evals,
+            tol=settings.tol,
+            surrogate=settings.surrogate,
+            surrogate_depth=settings.surrogate_depth,
+            framing=settings.framing(),
+            display_names=settings.display_names,
+            progress=False,  # the command shows its own spinner
         )
-        html = report.audit_report(findings)
+        html = report.audit_report(
+            findings, title=f"Model audit: {settings.model.name}, output {findings.output}"
+        )
     # Named errors (the user's path, not a temporary file's) and no half-written file.
-    return write_atomic(settings.report, html)
+    return AuditRun(write_atomic(settings.report, html), findings)
 
 
 def audit(
@@ -173,11 +207,32 @@ def audit(
     ] = None,
     threshold: ThresholdOption = _THRESHOLD,
     adverse: AdverseOption = _ADVERSE,
+    subject: SubjectOption = _SUBJECT,
+    adverse_label: AdverseLabelOption = _ADVERSE_LABEL,
+    favourable_label: FavourableLabelOption = _FAVOURABLE_LABEL,
     catalogue: CatalogueOption = None,
     parity: ParityOption = None,
     n_explain: Annotated[
         int, typer.Option(help="Rows explained for the explanation-quality section.")
     ] = _config.default(_D, "n_explain"),
+    max_evals: Annotated[
+        int | None,
+        typer.Option(
+            help="Model rows per explained row, at most (default: the audit's 4096).",
+            show_default=False,
+        ),
+    ] = None,
+    tol: ToleranceOption = None,
+    surrogate: Annotated[
+        str,
+        typer.Option(
+            help="The global surrogate: 'tree' (readable rules) or 'linear' (one weight per "
+            "column; fits additive models better)."
+        ),
+    ] = _config.default(_D, "surrogate"),
+    surrogate_depth: Annotated[
+        int, typer.Option(help="Depth of a tree surrogate.")
+    ] = _config.default(_D, "surrogate_depth"),
     seed: Annotated[int, typer.Option(help="Seed of every sampled step.")] = _config.default(
         _D, "seed"
     ),
@@ -193,9 +248,9 @@ def audit(
     given = {k: v for k, v in locals().items() if k not in ("ctx", "config")}
     with user_errors():
         settings = _config.resolve(AuditSettings, ctx, given, config)
-        command = shlex.join(["sxai", *sys.argv[1:]])
-        path = run_audit(
+        command = command_line(*sys.argv[1:])
+        run = run_audit(
             settings, command=command, progress=Progress(not settings.quiet), config=config
         )
     if not settings.quiet:
-        typer.echo(f"audit report: {path}")
+        typer.echo(f"audit report: {run.path}")

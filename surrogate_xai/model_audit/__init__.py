@@ -5,7 +5,8 @@ records). The findings are rendered by :func:`surrogate_xai.report.audit_report`
 audit`` runs both.
 """
 
-from .build import build_audit_findings, target_truth
+from .build import build_audit_findings
 from .findings import AuditFindings
+from .scoring import check_target, target_truth
 
-__all__ = ["AuditFindings", "build_audit_findings", "target_truth"]
+__all__ = ["AuditFindings", "build_audit_findings", "check_target", "target_truth"]

@@ -8,16 +8,17 @@ background for sensitivity).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..background import Background
+from ..decisions import NEUTRAL, Framing
+from ..display import display_names as display_names_for
 from ..exceptions import (
     ConfigurationError,
-    InputError,
     MissingColumnError,
     ReferenceMismatchError,
 )
@@ -27,6 +28,7 @@ from ..explanation import Explanation
 from ..global_ import GlobalSurrogate, mean_abs_importance
 from ..model import Model
 from ..parity import ParityReport
+from ..progress import ProgressOption, progress_bar
 from ..provenance import frame_digest
 from ..reasons import (
     ReasonCatalogue,
@@ -49,6 +51,7 @@ from .findings import (
     reason_frequencies,
     top_adverse,
 )
+from .scoring import check_target, performance
 
 #: Stream keys under the audit's seed: each random choice has a stream of its own.
 _ROWS, _SECOND_SEED, _ALT_BACKGROUND = 1, 2, 3
@@ -127,13 +130,19 @@ def _background_sensitivity(
     )
 
 
-def _surrogate(model: Model, data: pd.DataFrame, output: str, seed: int) -> SurrogateFindings:
+def _surrogate(
+    model: Model, data: pd.DataFrame, output: str, seed: int, kind: str, max_depth: int
+) -> SurrogateFindings:
     est = GlobalSurrogate(
-        kind="tree", max_depth=3, output=output, on_low_fidelity="flag", random_state=seed
+        kind=kind,  # type: ignore[arg-type]  # checked by _check_inputs
+        max_depth=max_depth,
+        output=output,
+        on_low_fidelity="flag",
+        random_state=seed,
     ).fit(model, data)
     return SurrogateFindings(
-        kind="tree",
-        max_depth=3,
+        kind=kind,
+        max_depth=max_depth,
         output=output,
         fidelity=est.fidelity_,
         rules=list(est.rules_),
@@ -186,99 +195,6 @@ def _correlations(data: pd.DataFrame) -> list[tuple[str, str, float]]:
         if math.isfinite(corr[i, j]) and abs(corr[i, j]) >= CORRELATION_LIMIT
     ]
     return sorted(pairs, key=lambda p: -abs(p[2]))
-
-
-def _classes(output: str, output_names: Sequence[str]) -> list[str] | None:
-    """The class labels of a classifier's outputs ``name[label]`` that ``output`` belongs to."""
-    if not (output.endswith("]") and "[" in output):
-        return None
-    prefix = output[: output.index("[") + 1]
-    found = [o[len(prefix) : -1] for o in output_names if o.startswith(prefix) and o.endswith("]")]
-    return found if len(found) >= 2 else None
-
-
-def target_truth(
-    target: Any, output: str, output_names: Sequence[str], what: str = "target"
-) -> tuple[str, np.ndarray]:
-    """The class ``output`` predicts, and per row whether the true label is that class.
-
-    Parameters
-    ----------
-    target : array of shape (n_samples,)
-        True labels.
-    output : str
-        The output decisions are made on; ``name[label]`` names its class.
-    output_names : sequence of str
-        All outputs of the model (``name[label]`` for each class of a classifier).
-    what : str
-        How to name the labels in messages (the command line names the file and column).
-
-    Raises
-    ------
-    InputError
-        For a missing label, a label that is not one of the model's classes, or more than
-        two values where the output gives no class list (column and row named).
-    ConfigurationError
-        When the labels cannot be matched to the output at all.
-    """
-    labels = np.asarray(target)
-    named = output[output.index("[") + 1 : -1] if output.endswith("]") and "[" in output else None
-    missing = pd.isna(pd.Series(labels, dtype=object)).to_numpy()
-    if missing.any():
-        # An empty cell would become the label "nan" and be scored as a wrong prediction.
-        raise InputError(f"{what} is missing a value at row {int(np.flatnonzero(missing)[0])}")
-    as_text = labels.astype(str)
-    values = set(as_text.tolist())
-    classes = _classes(output, output_names)
-    if named is not None and named in values:
-        if classes is not None:
-            # A label that is not one of the model's classes (a third class, a typo) would
-            # silently count as the other class.
-            unknown = ~np.isin(as_text, np.asarray(classes, dtype=object))
-            if unknown.any():
-                row = int(np.flatnonzero(unknown)[0])
-                raise InputError(
-                    f"{what} holds {str(as_text[row])!r} at row {row}, which is not one of the "
-                    f"model's classes {', '.join(repr(c) for c in classes)}"
-                )
-        elif len(values) > 2:
-            raise InputError(
-                f"{what} holds {len(values)} different values; output {output!r} predicts "
-                "one class of a binary target"
-            )
-        return named, as_text == named
-    if set(labels.tolist()) <= {0, 1}:
-        return "1", labels.astype(bool)
-    raise ConfigurationError(
-        f"cannot tell which value of {what} output {output!r} predicts: labels include "
-        f"{sorted(values)[:5]}; name the output after its class (e.g. "
-        "'probabilities[good]') or pass 0/1 labels"
-    )
-
-
-def _performance(
-    predictions: np.ndarray,
-    target: Any,
-    output: str,
-    threshold: float,
-    n: int,
-    output_names: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The decision rule ``output > threshold`` against the labels; AUC of the output."""
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(target)
-    if labels.shape != (n,):
-        raise ConfigurationError(f"target has shape {labels.shape}, expected ({n},) like data")
-    positive, truth = target_truth(labels, output, output_names)
-    decided = predictions > threshold
-    auc = float(roc_auc_score(truth, predictions)) if 0 < truth.sum() < n else None
-    return {
-        "positive_class": positive,
-        "accuracy": float(np.mean(decided == truth)),
-        "auc": auc,
-        "rows": n,
-    }
 
 
 def _limitations(findings: Mapping[str, Any], explanation: Explanation, n_data: int) -> list[str]:
@@ -348,16 +264,30 @@ def _check_inputs(
         )
     if adverse not in ("decrease", "increase"):
         raise ConfigurationError(f"adverse must be 'decrease' or 'increase', got {adverse!r}")
-    check_number("threshold", threshold)
+    check_number("threshold", threshold, optional=True)
     check_int("n_explain", n_explain)
     return data.loc[:, list(model.feature_names)].reset_index(drop=True)
 
 
 def _fitted_explainer(
-    explainer: BaseExplainer | None, model: Model, background: Background, seed: int
+    explainer: BaseExplainer | None,
+    model: Model,
+    background: Background,
+    seed: int,
+    max_evals: int | None = None,
+    tol: float | None = None,
 ) -> BaseExplainer:
     if explainer is None:
-        return KernelSHAP(max_evals=DEFAULT_MAX_EVALS, random_state=seed).fit(model, background)
+        return KernelSHAP(
+            max_evals=DEFAULT_MAX_EVALS if max_evals is None else max_evals,
+            tol=tol,
+            random_state=seed,
+        ).fit(model, background)
+    if max_evals is not None or tol is not None:
+        raise ConfigurationError(
+            "max_evals and tol set the default explainer's budget; with explainer= given, "
+            "set them on that explainer"
+        )
     if not isinstance(explainer, BaseExplainer):
         raise ConfigurationError(
             f"explainer must be a fitted Shapley explainer (KernelSHAP, ExactSHAP, "
@@ -389,13 +319,20 @@ def build_audit_findings(
     explainer: BaseExplainer | None = None,
     target: Any = None,
     catalogue: ReasonCatalogue | Mapping[str, Any] | str | None = None,
-    output: int | str = 0,
+    output: int | str | None = None,
     adverse: Literal["decrease", "increase"] = "decrease",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     n_explain: int = 50,
     random_state: RandomState = 0,
     parity: ParityReport | None = None,
     command: str | None = None,
+    max_evals: int | None = None,
+    tol: float | None = None,
+    surrogate: Literal["tree", "linear"] = "tree",
+    surrogate_depth: int = 3,
+    framing: Framing = NEUTRAL,
+    display_names: Mapping[str, str] | None = None,
+    progress: ProgressOption = None,
 ) -> AuditFindings:
     """Compute everything an auditor's report shows about ``model``.
 
@@ -414,13 +351,15 @@ def build_audit_findings(
     target : array of shape (n_samples,), optional
         True labels of ``data``, for the accuracy and AUC of the decision rule.
     catalogue : ReasonCatalogue, dict or YAML path, optional
-    output : int or str
-        The output decisions are made on.
+    output : int or str, optional
+        The output decisions are made on; default the last
+        (:func:`~surrogate_xai.reasons.output_index`).
     adverse : {"decrease", "increase"}
         Which direction of ``output`` is the adverse outcome.
-    threshold : float
+    threshold : float, optional
         Decision threshold on ``output`` (adverse: ``<= threshold`` for ``"decrease"``,
-        ``> threshold`` for ``"increase"``).
+        ``> threshold`` for ``"increase"``). Without one no decision is made: reason
+        frequencies count the reasons of every explained row.
     n_explain : int
         Rows explained (a seeded sample of ``data``; all rows if fewer).
     random_state : int, numpy Generator or None
@@ -430,12 +369,27 @@ def build_audit_findings(
         Conversion evidence; default the model's own ``parity_report`` if it has one.
     command : str, optional
         The command that produced the report, for the reproducibility appendix.
+    max_evals, tol : optional
+        Budget and tolerance of the default explainer (``KernelSHAP``); not with
+        ``explainer=``.
+    surrogate : {"tree", "linear"}
+        The global surrogate's kind; ``surrogate_depth`` is a tree's depth.
+    framing : Framing
+        What a row is called and the outcome labels (default neutral).
+    display_names : mapping of str to str, optional
+        Names to show for features and outputs (:func:`surrogate_xai.display.display_names`;
+        the catalogue's texts name the features it covers one by one).
+    progress : bool, callable or None
+        A progress bar over the audit's steps (:mod:`surrogate_xai.progress`; default: only
+        where a person is watching).
 
     Returns
     -------
     AuditFindings
     """
     frame = _check_inputs(model, data, adverse, threshold, n_explain)
+    if surrogate not in ("tree", "linear"):
+        raise ConfigurationError(f"surrogate must be 'tree' or 'linear', got {surrogate!r}")
     k = output_index(model.output_names, output)
     out_name = model.output_names[k]
     if target is not None:  # checked before any work, not after every explanation
@@ -443,11 +397,11 @@ def build_audit_findings(
             raise ConfigurationError(
                 f"target has shape {np.asarray(target).shape}, expected ({len(frame)},) like data"
             )
-        target_truth(target, out_name, model.output_names)
+        check_target(target, out_name, model.output_names, "target")
     seed = resolve_seed(random_state)
     bg = background if isinstance(background, Background) else Background(background)
     bg = bg.with_columns(list(model.feature_names))
-    fitted = _fitted_explainer(explainer, model, bg, seed)
+    fitted = _fitted_explainer(explainer, model, bg, seed, max_evals, tol)
     cat = None if catalogue is None else load_catalogue(catalogue)
     if parity is None:
         parity = model.parity_report
@@ -457,28 +411,34 @@ def build_audit_findings(
     m = min(int(n_explain), len(frame))
     rows = np.sort(stream(seed, _ROWS).choice(len(frame), size=m, replace=False))
     X = frame.iloc[rows].reset_index(drop=True)
-    exp = fitted.explain(X)
-    reasons = reason_codes(exp, catalogue=cat, adverse=adverse, output=k)
-    adverse_rows = adverse_mask(exp.diagnostics.predictions[:, k], float(threshold), adverse)
-    surrogate = _surrogate(model, frame, out_name, seed)
-    stability = _seed_stability(fitted, X, exp, k, adverse, seed)
-    sensitivity = _background_sensitivity(fitted, X, frame, exp, k, adverse, seed)
-    performance = (
-        None
-        if target is None
-        else _performance(
-            model.predict(frame)[:, k],
-            target,
-            out_name,
-            float(threshold),
-            len(frame),
-            model.output_names,
+    with progress_bar(progress, 5, "auditing", unit="steps") as advance:
+        exp = fitted.explain(X)
+        advance(1)
+        reasons = reason_codes(exp, catalogue=cat, adverse=adverse, output=k)
+        if threshold is None:  # no decision: every explained row's reasons are counted
+            adverse_rows = np.zeros(len(exp), dtype=bool)
+            counted = np.ones(len(exp), dtype=bool)
+        else:
+            adverse_rows = adverse_mask(exp.diagnostics.predictions[:, k], threshold, adverse)
+            counted = adverse_rows
+        global_surrogate = _surrogate(model, frame, out_name, seed, surrogate, surrogate_depth)
+        advance(1)
+        stability = _seed_stability(fitted, X, exp, k, adverse, seed)
+        advance(1)
+        sensitivity = _background_sensitivity(fitted, X, frame, exp, k, adverse, seed)
+        advance(1)
+        scores = (
+            None
+            if target is None
+            else performance(
+                model.predict(frame)[:, k], target, out_name, threshold, model.output_names
+            )
         )
-    )
+        advance(1)
     correlations = _correlations(frame)
     parts = {
         "correlations": correlations,
-        "surrogate": surrogate,
+        "surrogate": global_surrogate,
         "parity": parity,
         "catalogue": None if cat is None else cat.describe(),
     }
@@ -486,7 +446,7 @@ def build_audit_findings(
         model=dict(model.describe()),
         output=out_name,
         adverse=adverse,
-        threshold=float(threshold),
+        threshold=None if threshold is None else float(threshold),
         n_data=len(frame),
         data_sha256=frame_digest(frame),
         data_summary=_summarise(frame),
@@ -494,7 +454,7 @@ def build_audit_findings(
         explained_rows=rows,
         explanation=exp,
         importance=mean_abs_importance(exp, random_state=seed),
-        surrogate=surrogate,
+        surrogate=global_surrogate,
         parity=parity,
         efficiency_gap=np.array(exp.diagnostics.efficiency_gap[:, k]),
         stderr=np.array(exp.stderr[:, :, k]).ravel(),
@@ -502,8 +462,8 @@ def build_audit_findings(
         background_sensitivity=sensitivity,
         reasons=reasons,
         adverse_rows=adverse_rows,
-        reason_frequencies=reason_frequencies(reasons, adverse_rows),
-        performance=performance,
+        reason_frequencies=reason_frequencies(reasons, counted),
+        performance=scores,
         correlations=correlations,
         limitations=_limitations(parts, exp, len(frame)),
         reproducibility={
@@ -523,4 +483,8 @@ def build_audit_findings(
             "command": command,
         },
         catalogue=None if cat is None else cat.describe(),
+        framing=framing,
+        display_names=display_names_for(
+            exp.feature_names, model.output_names, catalogue=cat, given=display_names
+        ),
     )

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..decisions import NEUTRAL, Framing
 from ..explanation import Explanation
 from ..global_ import Fidelity, ImportanceSummary
 from ..parity import ParityReport
@@ -94,10 +95,10 @@ class AuditFindings:
     output : str
         The output decisions are made on.
     adverse : {"decrease", "increase"}
-    threshold : float
+    threshold : float or None
         A row's decision is adverse when its output is ``<= threshold`` (``"decrease"``) or
         ``> threshold`` (``"increase"``): the rule ``output > threshold`` used by the parity
-        check, read in the adverse direction.
+        check, read in the adverse direction. None: no decision was made.
     n_data : int
         Rows of the audit data.
     data_sha256 : str
@@ -122,23 +123,30 @@ class AuditFindings:
     reasons : list of DecisionReasons
         One per explained row.
     adverse_rows : bool array of shape (n_explained,)
+        All False without a threshold.
     reason_frequencies : list of ReasonFrequency
-        Codes among adverse decisions, most frequent first; counts sum to the number of
-        reasons given to adverse decisions.
+        Codes among adverse decisions (without a threshold: among all explained rows), most
+        frequent first; counts sum to the number of reasons given to those rows.
     performance : dict or None
-        Accuracy and AUC of the decision rule against ``target``, when given.
+        Against ``target``, when given: for a classifier (``kind`` "classification") the
+        accuracy of the decision rule (None without a threshold) and the AUC; for a
+        regression (``kind`` "regression") R², RMSE and MAE.
     correlations : list of (str, str, float)
         Numeric column pairs with ``|Spearman| >= CORRELATION_LIMIT``.
     limitations : list of str
     reproducibility : dict
         Seeds, hashes, versions and the command that produced the report.
     catalogue : dict or None
+    framing : Framing
+        What a row is called and the outcome labels.
+    display_names : dict
+        The name shown for each feature and output (:mod:`surrogate_xai.display`).
     """
 
     model: dict[str, Any]
     output: str
     adverse: AdverseDirection
-    threshold: float
+    threshold: float | None
     n_data: int
     data_sha256: str
     data_summary: list[dict[str, Any]]
@@ -160,6 +168,17 @@ class AuditFindings:
     limitations: list[str]
     reproducibility: dict[str, Any]
     catalogue: dict[str, Any] | None
+    framing: Framing = NEUTRAL
+    display_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def decided(self) -> bool:
+        """Whether a threshold was given, so that rows have decisions."""
+        return self.threshold is not None
+
+    def name(self, key: str) -> str:
+        """The display name of a feature or output."""
+        return self.display_names.get(key, key)
 
     @property
     def output_index(self) -> int:

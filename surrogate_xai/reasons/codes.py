@@ -46,12 +46,19 @@ class _Candidate:
     excluded: bool
 
 
-def output_index(output_names: Sequence[str], output: int | str) -> int:
+def output_index(output_names: Sequence[str], output: int | str | None) -> int:
     """The position of ``output`` (a name, or an index that may be negative) in the outputs.
 
-    The one rule for reasons, audit findings and the command line's ``--score``.
+    The one rule for reasons, decisions, reports, plots, audit findings and the command
+    line's ``--score``. ``None`` is the default output everywhere: the **last** column, which
+    is a binary classifier's positive class (``probabilities[1]``, as scikit-learn orders
+    classes) and a regression's only output.
     """
     names = list(output_names)
+    if output is None:
+        if not names:
+            raise ConfigurationError("the model has no outputs")
+        return len(names) - 1
     if isinstance(output, str):
         if output not in names:
             raise ConfigurationError(f"unknown output {output!r}; outputs: {names}")
@@ -158,7 +165,7 @@ def reason_codes(
     catalogue: ReasonCatalogue | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     n: int = 4,
     adverse: AdverseDirection = "decrease",
-    output: int | str = 0,
+    output: int | str | None = None,
     exclude: Iterable[str] = (),
     reference: Background | pd.DataFrame | np.ndarray | None = None,
     *,
@@ -180,8 +187,9 @@ def reason_codes(
         The adverse outcome is a low (``"decrease"``) or high (``"increase"``) value of
         ``output``: with ``output="probabilities[good]"`` it is ``"decrease"``, with
         ``"probabilities[bad]"`` ``"increase"``. Only contributions in that direction count.
-    output : int or str
-        The output whose value decided the outcome.
+    output : int or str, optional
+        The output whose value decided the outcome; default the last
+        (:func:`output_index`).
     exclude : iterable of str
         Protected attributes (features, or columns inside a group: the whole group is then
         excluded). They are never emitted; if one would have ranked within the top ``n`` it is

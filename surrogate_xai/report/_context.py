@@ -43,11 +43,42 @@ def display_value(value: Any) -> str:
     return str(value)
 
 
+def article(word: str | None) -> str:
+    """ "a" or "an" before ``word`` ("an increase", "a decrease")."""
+    return "an" if word and word[0].lower() in "aeiou" else "a"
+
+
 def as_text(value: Any) -> str:
-    """Parameters and descriptions as compact JSON (strings stay bare)."""
+    """A value as a person reads it: strings bare, None as "none", numbers rounded for
+    reading, a mapping as ``key value; key value``, a list comma-separated (never JSON)."""
     if isinstance(value, str):
         return value
+    if value is None:
+        return "none"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return num(value, 6)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{key} {as_text(v)}" for key, v in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(as_text(v) for v in value) or "none"
     return json.dumps(value, default=str, ensure_ascii=False)
+
+
+#: What each way of feeding a graph means, for the model facts.
+INPUT_MODES = {
+    "columns": "the graph's inputs take the table's columns by name",
+    "tensor": "one float tensor takes the table's columns in order",
+}
+
+
+def _input_mode(mode: Any) -> str:
+    text = as_text(mode)
+    meaning = INPUT_MODES.get(text)
+    return f"{text} ({meaning})" if meaning else text
 
 
 def parity_view(
@@ -86,7 +117,8 @@ def model_facts(model: Mapping[str, Any]) -> list[tuple[str, str]]:
         "parity_source",
     ):
         if key in model and key != "identity":
-            facts.append((key, as_text(model[key])))
+            value = model[key]
+            facts.append((key, _input_mode(value) if key == "input_mode" else as_text(value)))
     outputs = model.get("output_names")
     if outputs:
         facts.append(("outputs", ", ".join(map(str, outputs))))

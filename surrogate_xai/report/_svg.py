@@ -24,6 +24,9 @@ _ROW = 22
 _TOP = 8
 _AXIS = 30
 _LABEL_CHARS = 44
+_LABEL_LINES = 3
+_LINE = 13  # line height of a wrapped label
+_XLABEL = 18  # room under the tick labels for the x-axis label
 
 
 def _tag(name: str, attrs: dict[str, object], content: str | Markup | None = None) -> Markup:
@@ -40,11 +43,52 @@ def _tag(name: str, attrs: dict[str, object], content: str | Markup | None = Non
     return Markup(f"<{head}>{escape(content)}</{name}>")
 
 
-def _label(text: str, x: float, y: float, anchor: str = "end", cls: str = "label") -> Markup:
-    """A text label, shortened to fit, with the full text as a tooltip."""
-    short = text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
-    inner = _tag("title", {}, text) + escape(short)
+def wrap(text: str, width: int = _LABEL_CHARS, max_lines: int = _LABEL_LINES) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken between words.
+
+    A word longer than a line is broken where it must be; past ``max_lines`` the last line
+    ends in "…" (the full text stays in the label's tooltip).
+    """
+    words = str(text).split()
+    lines: list[str] = []
+    line = ""
+    for word in words:
+        while len(word) > width:  # a word that fits no line: break it, never drop it
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:width])
+            word = word[width:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= width:
+            line += " " + word
+        else:
+            lines.append(line)
+            line = word
+    if line or not lines:
+        lines.append(line)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: width - 1].rstrip() + "…"
+    return lines
+
+
+def _label(
+    text: str, x: float, y: float, anchor: str = "end", cls: str = "label", lines: int = 1
+) -> Markup:
+    """A text label of up to ``lines`` lines (from :func:`wrap`), the full text as a tooltip;
+    ``y`` is the baseline of the first line."""
+    shown = wrap(text, max_lines=lines)
+    inner = _tag("title", {}, text)
+    for i, part in enumerate(shown):
+        inner += _tag("tspan", {"x": x, "dy": None if i == 0 else f"{_LINE}"}, part)
     return _tag("text", {"x": x, "y": y, "text_anchor": anchor, "class": cls}, Markup(inner))
+
+
+def _row_height(text: str) -> float:
+    """Height of a chart row whose label is ``text`` (wrapped)."""
+    return max(_ROW, len(wrap(text)) * _LINE + 8)
 
 
 def _svg(width: int, height: int, title: str, body: list[Markup]) -> Markup:
@@ -100,13 +144,26 @@ class _Scale:
         return self.left + (v - self.low) / (self.high - self.low) * (self.right - self.left)
 
 
-def _x_axis(scale: _Scale, y: float, top: float) -> list[Markup]:
+def _x_axis(scale: _Scale, y: float, top: float, label: str | None = None) -> list[Markup]:
     out = [_tag("line", {"x1": scale.left, "x2": scale.right, "y1": y, "y2": y, "class": "axis"})]
     for t in nice_ticks(scale.low, scale.high):
         x = scale(t)
         out.append(_tag("line", {"x1": x, "x2": x, "y1": top, "y2": y, "class": "grid"}))
         out.append(
             _tag("text", {"x": x, "y": y + 14, "text_anchor": "middle", "class": "tick"}, num(t, 3))
+        )
+    if label:
+        out.append(
+            _tag(
+                "text",
+                {
+                    "x": (scale.left + scale.right) / 2,
+                    "y": y + 14 + _XLABEL,
+                    "text_anchor": "middle",
+                    "class": "axis-label",
+                },
+                label,
+            )
         )
     return out
 
@@ -120,6 +177,24 @@ class Step:
     stderr: float
 
 
+def _rows(labels: Sequence[str]) -> tuple[list[float], float]:
+    """Top of each row (labels wrapped) and the bottom of the last."""
+    tops, y = [], float(_TOP)
+    for text in labels:
+        tops.append(y)
+        y += _row_height(text)
+    return tops, y
+
+
+def _whisker(x0: float, x1: float, mid: float) -> list[Markup]:
+    out = [_tag("line", {"x1": x0, "x2": x1, "y1": mid, "y2": mid, "class": "whisker"})]
+    for w in (x0, x1):
+        out.append(
+            _tag("line", {"x1": w, "x2": w, "y1": mid - 4, "y2": mid + 4, "class": "whisker"})
+        )
+    return out
+
+
 def waterfall(
     base: float,
     steps: Sequence[Step],
@@ -128,14 +203,18 @@ def waterfall(
     adverse: str | None,
     z: float = 1.96,
     title: str = "Contributions from the base value to the prediction",
+    xlabel: str | None = None,
+    base_label: str = "base value (mean over the background)",
 ) -> Markup:
     """Base value → each contribution (with a ``± z·stderr`` whisker) → prediction.
 
     ``adverse`` ("decrease" / "increase" / None) colours the contributions that push toward
-    the adverse outcome differently from the others.
+    the adverse outcome differently from the others. Labels wrap onto up to three lines
+    between words; ``xlabel`` names the axis (the output's scale).
     """
-    n = len(steps) + 2
-    height = _TOP + n * _ROW + _AXIS
+    labels = [base_label, *(s.label for s in steps), "prediction"]
+    tops, bottom = _rows(labels)
+    height = bottom + _AXIS + (_XLABEL if xlabel else 0)
     ends = np.cumsum([base] + [s.value for s in steps])
     whiskers = [
         e + sign * z * s.stderr
@@ -144,61 +223,56 @@ def waterfall(
         for sign in (-1, 1)
     ]
     scale = _Scale.covering([*ends, *whiskers, prediction], _LABEL, _WIDTH - _VALUE)
-    body = _x_axis(scale, _TOP + n * _ROW, _TOP)
+    body = _x_axis(scale, bottom, _TOP, xlabel)
 
-    def row_y(i: int) -> float:
-        return _TOP + i * _ROW
+    def middle(i: int) -> float:
+        return tops[i] + _row_height(labels[i]) / 2
 
-    def marker(i: int, value: float, label: str, cls: str) -> list[Markup]:
-        y, x = row_y(i), scale(value)
+    def text_y(i: int) -> float:
+        # The first line's baseline, so the label block is centred on the row.
+        n_lines = len(wrap(labels[i]))
+        return middle(i) - (n_lines - 1) * _LINE / 2 + 4
+
+    def marker(i: int, value: float, cls: str) -> list[Markup]:
+        x, mid = scale(value), middle(i)
         return [
-            _label(label, _LABEL - 8, y + 15),
-            _tag("line", {"x1": x, "x2": x, "y1": y + 3, "y2": y + _ROW - 3, "class": cls}),
-            _tag("text", {"x": _WIDTH - _VALUE + 8, "y": y + 15, "class": "value"}, num(value)),
+            _label(labels[i], _LABEL - 8, text_y(i), lines=_LABEL_LINES),
+            _tag("line", {"x1": x, "x2": x, "y1": mid - 8, "y2": mid + 8, "class": cls}),
+            _tag("text", {"x": _WIDTH - _VALUE + 8, "y": mid + 4, "class": "value"}, num(value)),
         ]
 
-    body += marker(0, base, "base value (mean over the background)", "marker")
+    body += marker(0, base, "marker")
     for i, (step, start, end) in enumerate(zip(steps, ends[:-1], ends[1:], strict=True), start=1):
-        y = row_y(i)
+        mid = middle(i)
         x0, x1 = sorted((scale(start), scale(end)))
         if adverse is None:
             cls = "bar up" if step.value >= 0 else "bar down"
         else:
             toward = step.value < 0 if adverse == "decrease" else step.value > 0
             cls = "bar adverse" if toward else "bar favourable"
-        body.append(_label(step.label, _LABEL - 8, y + 15))
+        body.append(_label(step.label, _LABEL - 8, text_y(i), lines=_LABEL_LINES))
         body.append(
             _tag(
                 "rect",
-                {"x": x0, "y": y + 4, "width": max(x1 - x0, 1.0), "height": _ROW - 8, "class": cls},
+                {"x": x0, "y": mid - 7, "width": max(x1 - x0, 1.0), "height": 14.0, "class": cls},
             )
         )
         if math.isfinite(step.stderr) and step.stderr > 0:
-            w0, w1 = scale(end - z * step.stderr), scale(end + z * step.stderr)
-            mid = y + _ROW / 2
-            body.append(
-                _tag("line", {"x1": w0, "x2": w1, "y1": mid, "y2": mid, "class": "whisker"})
-            )
-            for w in (w0, w1):
-                body.append(
-                    _tag(
-                        "line", {"x1": w, "x2": w, "y1": mid - 4, "y2": mid + 4, "class": "whisker"}
-                    )
-                )
-        # A dotted connector from this bar's end to the next row.
+            body += _whisker(scale(end - z * step.stderr), scale(end + z * step.stderr), mid)
+        # A dotted connector from this bar's end to the next row's bar.
         xe = scale(end)
         body.append(
             _tag(
                 "line",
-                {"x1": xe, "x2": xe, "y1": y + _ROW - 4, "y2": y + _ROW + 4, "class": "link"},
+                {"x1": xe, "x2": xe, "y1": mid + 7, "y2": middle(i + 1) - 7, "class": "link"},
             )
         )
         text = signed(step.value)
         if math.isfinite(step.stderr):
             text += f" ± {num(z * step.stderr, 2)}"
-        body.append(_tag("text", {"x": _WIDTH - _VALUE + 8, "y": y + 15, "class": "value"}, text))
-    body += marker(n - 1, prediction, "prediction", "marker prediction")
-    return _svg(_WIDTH, height, title, body)
+        body.append(_tag("text", {"x": _WIDTH - _VALUE + 8, "y": mid + 4, "class": "value"}, text))
+    body += marker(len(labels) - 1, prediction, "marker prediction")
+    return _svg(_WIDTH, math.ceil(height), title, body)
 
 
 def interval_bars(
@@ -208,42 +282,47 @@ def interval_bars(
     upper: Sequence[float],
     *,
     title: str,
+    xlabel: str | None = None,
 ) -> Markup:
     """Horizontal bars from 0 with an interval whisker each (e.g. global importance)."""
-    n = len(labels)
-    height = _TOP + max(n, 1) * _ROW + _AXIS
+    tops, bottom = _rows(labels) if labels else ([], float(_TOP + _ROW))
+    height = bottom + _AXIS + (_XLABEL if xlabel else 0)
     scale = _Scale.covering([0.0, *values, *lower, *upper], _LABEL, _WIDTH - _VALUE)
-    body = _x_axis(scale, _TOP + n * _ROW, _TOP)
-    for i, (label, v, lo, hi) in enumerate(zip(labels, values, lower, upper, strict=True)):
-        y = _TOP + i * _ROW
+    body = _x_axis(scale, bottom, _TOP, xlabel)
+    for label, top, v, lo, hi in zip(labels, tops, values, lower, upper, strict=True):
+        mid = top + _row_height(label) / 2
+        n_lines = len(wrap(label))
         x0, x1 = sorted((scale(0.0), scale(v)))
-        body.append(_label(label, _LABEL - 8, y + 15))
+        body.append(
+            _label(label, _LABEL - 8, mid - (n_lines - 1) * _LINE / 2 + 4, lines=_LABEL_LINES)
+        )
         body.append(
             _tag(
                 "rect",
                 {
                     "x": x0,
-                    "y": y + 4,
+                    "y": mid - 7,
                     "width": max(x1 - x0, 1.0),
-                    "height": _ROW - 8,
+                    "height": 14.0,
                     "class": "bar up",
                 },
             )
         )
-        mid = y + _ROW / 2
-        w0, w1 = scale(lo), scale(hi)
-        body.append(_tag("line", {"x1": w0, "x2": w1, "y1": mid, "y2": mid, "class": "whisker"}))
-        for w in (w0, w1):
-            body.append(
-                _tag("line", {"x1": w, "x2": w, "y1": mid - 4, "y2": mid + 4, "class": "whisker"})
-            )
+        body += _whisker(scale(lo), scale(hi), mid)
         text = f"{num(v)} [{num(lo, 3)}, {num(hi, 3)}]"
-        body.append(_tag("text", {"x": _WIDTH - _VALUE + 8, "y": y + 15, "class": "value"}, text))
-    return _svg(_WIDTH, height, title, body)
+        body.append(_tag("text", {"x": _WIDTH - _VALUE + 8, "y": mid + 4, "class": "value"}, text))
+    return _svg(_WIDTH, math.ceil(height), title, body)
 
 
-def histogram(values: np.ndarray, *, bins: int = 20, title: str, xlabel: str) -> Markup:
-    """Counts of ``values`` in ``bins`` equal-width bins, as vertical bars."""
+def histogram(
+    values: np.ndarray,
+    *,
+    bins: int = 20,
+    title: str,
+    xlabel: str,
+    ylabel: str = "count",
+) -> Markup:
+    """Counts of ``values`` in ``bins`` equal-width bins, as vertical bars, both axes named."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     width, height, left, bottom = _WIDTH, 220, 60, 180
@@ -256,17 +335,20 @@ def histogram(values: np.ndarray, *, bins: int = 20, title: str, xlabel: str) ->
         counts, edges = np.histogram(values, bins=bins, range=(low, high))
     x = _Scale(float(edges[0]), float(edges[-1]), left, width - 20)
     peak = max(int(counts.max()), 1)
-    body = _x_axis(x, bottom, 10)
+    body = _x_axis(x, bottom, 10, xlabel)
+    # The y axis's name, turned to run up the axis (a presentation attribute, not a style).
+    mid = (bottom + 10) / 2
     body.append(
         _tag(
             "text",
             {
-                "x": (left + width - 20) / 2,
-                "y": bottom + 32,
+                "x": 14,
+                "y": mid,
                 "text_anchor": "middle",
-                "class": "tick",
+                "transform": f"rotate(-90 14 {mid:.1f})",
+                "class": "axis-label",
             },
-            xlabel,
+            ylabel,
         )
     )
     for t in nice_ticks(0, peak, 4):

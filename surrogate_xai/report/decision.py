@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from markupsafe import Markup
 
+from ..decisions import NEUTRAL, Framing
+from ..display import display_names as _names_for
 from ..exceptions import ConfigurationError
 from ..explanation import Explanation
 from ..groups import image_of, pixel_attributions, step_contributions
@@ -17,6 +19,7 @@ from ..reasons import DecisionReasons, output_index, reasons_mismatch
 from ..validation import is_int
 from . import _svg
 from ._context import (
+    article,
     display_value,
     generator,
     model_facts,
@@ -42,9 +45,10 @@ def _check_row(explanation: Explanation, row: Any) -> int:
 def _resolve_output(
     explanation: Explanation, output: int | str | None, reasons: DecisionReasons | None
 ) -> int:
-    """The output explained: as asked, else the reasons' output, else the first."""
-    if output is None:
-        output = reasons.output if reasons is not None else 0
+    """The output explained: as asked, else the reasons' output, else the default (the last,
+    :func:`~surrogate_xai.reasons.output_index`)."""
+    if output is None and reasons is not None:
+        output = reasons.output
     k = output_index(explanation.output_names, output)
     if reasons is not None and reasons.output != explanation.output_names[k]:
         raise ConfigurationError(
@@ -61,15 +65,22 @@ def _check_reasons(explanation: Explanation, row: int, reasons: Any) -> None:
         raise ConfigurationError(problem)
 
 
-def _unit_label(explanation: Explanation, row: int, unit: str) -> str:
+def _unit_label(
+    explanation: Explanation, row: int, unit: str, names: Mapping[str, str] | None = None
+) -> str:
+    """``name = value`` for a feature (its display name, its value rounded for reading), or
+    the group's name and size."""
+    shown = (names or {}).get(unit, unit)
     columns = explanation.provenance.feature_groups.get(unit, [unit])
     data = explanation.data
     if len(columns) == 1 and columns[0] in data.columns:
-        return f"{unit} = {display_value(data[columns[0]].iloc[row])}"
-    return f"{unit} (group of {len(columns)})"
+        return f"{shown} = {display_value(data[columns[0]].iloc[row])}"
+    return f"{shown} (group of {len(columns)})"
 
 
-def waterfall_steps(explanation: Explanation, row: int, k: int) -> list[_svg.Step]:
+def waterfall_steps(
+    explanation: Explanation, row: int, k: int, names: Mapping[str, str] | None = None
+) -> list[_svg.Step]:
     """The waterfall's bars: largest |contribution| first, the tail summed into one bar.
 
     The tail's standard error combines its members' as if independent (an approximation, as
@@ -80,7 +91,11 @@ def waterfall_steps(explanation: Explanation, row: int, k: int) -> list[_svg.Ste
     order = sorted(range(len(values)), key=lambda j: (-abs(values[j]), j))
     shown = order if len(order) <= MAX_STEPS + 1 else order[:MAX_STEPS]
     steps = [
-        _svg.Step(_unit_label(explanation, row, explanation.feature_names[j]), values[j], stderr[j])
+        _svg.Step(
+            _unit_label(explanation, row, explanation.feature_names[j], names),
+            values[j],
+            stderr[j],
+        )
         for j in shown
     ]
     rest = order[len(shown) :]
@@ -137,7 +152,9 @@ def figures(explanation: Explanation, row: int, k: int) -> list[tuple[str, str, 
     return out
 
 
-def _applicant_rows(explanation: Explanation, row: int, k: int) -> list[dict[str, Any]]:
+def _value_rows(
+    explanation: Explanation, row: int, k: int, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
     """Each input column's value, with the attribution of the unit it belongs to."""
     owner = {
         col: j
@@ -152,6 +169,7 @@ def _applicant_rows(explanation: Explanation, row: int, k: int) -> list[dict[str
         out.append(
             {
                 "column": str(col),
+                "name": names.get(str(col), str(col)),
                 "value": display_value(explanation.data[col].iloc[row]),
                 "unit": explanation.feature_names[j] if j is not None else "",
                 "grouped": j is not None and explanation.feature_names[j] != str(col),
@@ -163,17 +181,20 @@ def _applicant_rows(explanation: Explanation, row: int, k: int) -> list[dict[str
 
 
 def _reason_rows(
-    reasons: DecisionReasons, explanation: Explanation, row: int
+    reasons: DecisionReasons, explanation: Explanation, row: int, names: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    # The applicant's value goes next to each reason: a catalogue text names the factor, the
-    # value says what the applicant had.
+    # The row's value goes next to each reason: a catalogue text names the factor, the value
+    # says what this row had. A reason without a catalogue entry has a generated text that
+    # holds the value at full precision (as recorded); its title shows it rounded.
     stable = {True: "yes", False: "no (could swap on a re-run)", None: "unknown"}
     return [
         {
             "rank": r.rank,
             "code": r.code,
-            "text": r.text,
-            "features": "; ".join(_unit_label(explanation, row, f) for f in r.features),
+            "text": r.text
+            if r.catalogued
+            else "; ".join(_unit_label(explanation, row, f, names) for f in r.features),
+            "features": "; ".join(_unit_label(explanation, row, f, names) for f in r.features),
             "contribution": r.contribution,
             "interval": r.interval,
             "stable": stable[r.stable],
@@ -187,7 +208,8 @@ def _replay(record_id: str | None, command: str | None) -> dict[str, Any]:
     if command is not None:
         return {"record_id": record_id, "command": command, "generic": False}
     if record_id is not None:
-        # The store URL and file paths are the caller's; the form of the command is fixed.
+        # The store URL and file paths are the caller's; the form of the command is fixed
+        # (and `sxai` is whatever starts it where the replay is run).
         return {
             "record_id": record_id,
             "command": f"sxai replay {record_id} --store STORE_URL --model MODEL.onnx "
@@ -208,6 +230,8 @@ def decision_report(
     replay_command: str | None = None,
     parity: ParityReport | None = None,
     title: str | None = None,
+    framing: Framing | None = None,
+    display_names: Mapping[str, str] | None = None,
 ) -> str:
     """A self-contained HTML page explaining one decision.
 
@@ -225,7 +249,7 @@ def decision_report(
     reasons : DecisionReasons, optional
         From :func:`~surrogate_xai.reason_codes` for this row and explanation (checked).
     output : int or str, optional
-        The output the decision was made on. Default: the reasons' output, or the first.
+        The output the decision was made on. Default: the reasons' output, or the last.
     outcome : dict, optional
         The decision as recorded, e.g. ``{"decision": "declined", "threshold": 0.5}``.
     record_id : str, optional
@@ -236,6 +260,11 @@ def decision_report(
     parity : ParityReport, optional
         Conversion evidence; default the parity check recorded in the model's provenance.
     title : str, optional
+    framing : Framing, optional
+        What a row is called ("applicant") and the outcome labels; default neutral.
+    display_names : mapping of str to str, optional
+        Names to show for features and outputs (see :func:`surrogate_xai.display.display_names`;
+        the names missing here follow its rules).
 
     Returns
     -------
@@ -258,40 +287,55 @@ def decision_report(
     if parity is not None and not isinstance(parity, ParityReport):
         raise ConfigurationError(f"parity must be a ParityReport, got {type(parity).__name__}")
 
+    framing = framing or NEUTRAL
+    names = _names_for(explanation.feature_names, explanation.output_names, given=display_names)
     out_name = explanation.output_names[k]
+    out_label = names.get(out_name, out_name)
     prediction = float(explanation.diagnostics.predictions[i, k])
     base = float(explanation.base_values[i, k])
     decision = None if outcome is None else outcome.get("decision")
     adverse = reasons.adverse if reasons is not None else None
+    bg_size = explanation.provenance.background.get("size")
     chart = _svg.waterfall(
         base,
-        waterfall_steps(explanation, i, k),
+        waterfall_steps(explanation, i, k, names),
         prediction,
         adverse=adverse,
         z=_Z,
-        title=f"Contributions to {out_name}, from the base value to the prediction",
+        title=f"Contributions to {out_label}, from the base value to the prediction",
+        xlabel=f"{out_label} ({out_name})" if out_label != out_name else out_name,
     )
     diagnostics = explanation.diagnostics
     model = explanation.provenance.model
+    tolerance = explanation.provenance.parameters.get("tol")
+    converged = bool(diagnostics.converged[i])
     return render(
         "decision.j2",
         title=title or f"Decision report: {decision or f'row {i}'}",
         row=i,
+        subject=framing.subject,
         output=out_name,
+        output_label=out_label,
         prediction=prediction,
         base_value=base,
+        background_size=bg_size,
         decision=None if decision is None else str(decision),
-        outcome=[(str(key), v) for key, v in (outcome or {}).items() if key != "decision"],
+        outcome=[
+            (str(key), v)
+            for key, v in (outcome or {}).items()
+            if key not in ("decision", "adverse", "output") and v is not None
+        ],
         reasons=reasons,
-        reason_rows=[] if reasons is None else _reason_rows(reasons, explanation, i),
+        reason_rows=[] if reasons is None else _reason_rows(reasons, explanation, i, names),
         adverse=adverse,
+        adverse_article=article(adverse),
         waterfall=chart,
         figures=figures(explanation, i, k),
-        applicant=_applicant_rows(explanation, i, k),
+        values=_value_rows(explanation, i, k, names),
         diagnostics={
             "model rows evaluated": int(diagnostics.model_evaluations[i]),
             "exact values": "yes" if diagnostics.exact else "no (sampled, with standard errors)",
-            "converged": "yes" if diagnostics.converged[i] else "no",
+            "converged": _converged_text(diagnostics.exact, converged, tolerance),
             "efficiency gap": diagnostics.efficiency_gap[i, k],
         },
         model_facts=model_facts(model),
@@ -301,3 +345,14 @@ def decision_report(
         replay=_replay(record_id, replay_command),
         **generator(),
     )
+
+
+def _converged_text(exact: bool, converged: bool, tolerance: Any) -> str:
+    """Whether sampling reached its tolerance, in words (no tolerance: nothing to reach)."""
+    if exact:
+        return "yes (exact values)"
+    if tolerance is None:
+        return "no tolerance was set: the row used its whole budget"
+    if converged:
+        return f"yes: every standard error is below the tolerance {tolerance:g}"
+    return f"no: some standard errors are still above the tolerance {tolerance:g}"

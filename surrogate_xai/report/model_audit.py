@@ -11,7 +11,7 @@ import pandas as pd
 from ..exceptions import ConfigurationError
 from ..model_audit import AuditFindings
 from . import _svg
-from ._context import as_text, generator, model_facts, parity_view, provenance_facts
+from ._context import article, as_text, generator, model_facts, parity_view, provenance_facts
 from ._html import num, render
 
 #: Features drawn in the global-importance chart (all are in the table).
@@ -23,7 +23,8 @@ def _importance(findings: AuditFindings) -> tuple[Any, list[dict[str, Any]]]:
     order = np.argsort(-imp.mean_abs[:, k], kind="stable")
     rows = [
         {
-            "feature": imp.feature_names[j],
+            "feature": findings.name(imp.feature_names[j]),
+            "column": imp.feature_names[j],
             "mean_abs": float(imp.mean_abs[j, k]),
             "interval": (float(imp.lower[j, k]), float(imp.upper[j, k])),
             "stderr": float(imp.stderr[j, k]),
@@ -37,19 +38,25 @@ def _importance(findings: AuditFindings) -> tuple[Any, list[dict[str, Any]]]:
         [r["interval"][0] for r in shown],
         [r["interval"][1] for r in shown],
         title=f"Mean |attribution| to {findings.output} with {imp.confidence:.0%} bootstrap intervals",
+        xlabel=f"mean |attribution| to {findings.name(findings.output)}",
     )
     return chart, rows
 
 
 def _table(frame: pd.DataFrame | None) -> dict[str, Any] | None:
-    """A DataFrame as header + formatted cells (numbers through the common format)."""
+    """A DataFrame as header + formatted cells (numbers through the common format); numeric
+    columns are marked, so they align right and never wrap."""
     if frame is None:
         return None
+    numeric = [
+        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        for c in frame.columns
+    ]
     cells = [
         [num(v) if isinstance(v, float | np.floating) else str(v) for v in record]
         for record in frame.itertuples(index=False)
     ]
-    return {"columns": [str(c) for c in frame.columns], "rows": cells}
+    return {"columns": [str(c) for c in frame.columns], "numeric": numeric, "rows": cells}
 
 
 def _quality(findings: AuditFindings) -> dict[str, Any]:
@@ -65,6 +72,7 @@ def _quality(findings: AuditFindings) -> dict[str, Any]:
         "stderr_max": float(finite.max()) if finite.size else math.nan,
         "stderr_missing": int(se.size - finite.size),
         "converged": int(findings.explanation.diagnostics.converged.sum()),
+        "tolerance": findings.explanation.provenance.parameters.get("tol"),
         "rows": len(findings.explanation),
         "mean_evaluations": float(findings.explanation.diagnostics.model_evaluations.mean()),
     }
@@ -74,7 +82,8 @@ def _quality(findings: AuditFindings) -> dict[str, Any]:
         else _svg.histogram(
             finite,
             title="Distribution of the standard errors of all attributions",
-            xlabel=f"standard error of an attribution to {findings.output}",
+            xlabel=f"standard error of an attribution to {findings.name(findings.output)}",
+            ylabel="number of attributions",
         )
     )
     return quality
@@ -108,10 +117,15 @@ def audit_report(findings: AuditFindings, *, title: str | None = None) -> str:
     chart, importance = _importance(findings)
     fidelity = findings.surrogate.fidelity
     frequencies = findings.reason_frequencies
-    identity = str(findings.model.get("identity", "unknown"))
+    kind = str(findings.model.get("kind", "model"))
+    framing = findings.framing
     return render(
         "audit.j2",
-        title=title or f"Audit report: model {identity[:16]}",
+        title=title or f"Model audit: {kind}, output {findings.name(findings.output)}",
+        output_label=findings.name(findings.output),
+        subject=framing.subject,
+        adverse_label=framing.adverse,
+        adverse_article=article(findings.adverse),
         f=findings,
         model_facts=model_facts(findings.model),
         parity=parity_view(findings.parity, findings.model),

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 
 from ..audit import AuditStore, ReplayResult
 from ..background import Background
-from ..decisions import DecisionPolicy, decide, record
+from ..decisions import CREDIT, DecisionPolicy, decide, record
 from ..exceptions import AuditError, ConfigurationError
 from ..explainers import registry
 from ..explainers.base import BaseExplainer
@@ -282,6 +282,8 @@ class Engine:
                 n_reasons=job.n_reasons,
                 exclude=tuple(job.exclude),
                 catalogue=self.catalogue,
+                # The service's published schema answers "declined" / "approved".
+                framing=CREDIT,
             ),
         )
         reasons, decisions = decided.reasons, decided.labels
